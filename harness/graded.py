@@ -1,0 +1,88 @@
+"""The implementation as tests see it: a topic module whose interfaces are checked and guarded.
+
+``GradedModule`` is what the ``impl`` fixture returns. Reading an interface from it
+- raises :class:`InterfaceError` when the module lacks it or its signature differs from the spec's;
+- returns the function wrapped so that the spec's ``forbid`` list applies while it runs
+  (a class is returned as a subclass whose constructor and methods are guarded the same way).
+Names that are not interfaces of the spec are not reachable: tests grade the contract, nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from typing import Any
+
+from harness.forbid import forbidding
+from harness.outcomes import InterfaceError
+from harness.signatures import signature_mismatch
+from harness.spec import Interface, TopicSpec
+
+__all__ = ["GradedModule"]
+
+
+class GradedModule:
+    """Attribute access to a topic module's spec interfaces, checked and guarded."""
+
+    def __init__(self, module: types.ModuleType, spec: TopicSpec) -> None:
+        self._module, self._spec = module, spec
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"GradedModule({self._module.__name__!r}, topic={self._spec.id!r})"
+
+    @property
+    def module(self) -> types.ModuleType:
+        """The raw module (for harness helpers that need it, never for tests)."""
+        return self._module
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._cache:
+            self._cache[name] = self._load(name)
+        return self._cache[name]
+
+    def _load(self, name: str) -> Any:
+        interface = self._spec.interfaces.get(name)
+        if interface is None:
+            raise AttributeError(f"{name!r} is not an interface of topic {self._spec.id!r}")
+        qualified = f"{self._spec.id}.{name}"
+        if not hasattr(self._module, name):
+            raise InterfaceError(f"{qualified} is missing: the spec requires {name}{interface.signature or ''}")
+        value = getattr(self._module, name)
+        mismatch = signature_mismatch(value, interface.signature) if interface.signature is not None else None
+        if mismatch:
+            raise InterfaceError(f"{qualified} {mismatch}")
+        return _guard(value, interface, qualified, vars(self._module))
+
+
+def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
+    if not interface.forbid:
+        return value
+    if inspect.isclass(value):
+        return _guarded_class(value, interface, qualified, namespace)
+    if callable(value):
+        return _guarded_function(value, interface, qualified, namespace)
+    return value
+
+
+def _guarded_function(function: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        with forbidding(interface.forbid, qualified, namespace):
+            return function(*args, **kwargs)
+
+    return guarded
+
+
+def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: dict[str, Any]) -> type:
+    """A subclass with the same name whose own methods (constructor included) run under the forbid list."""
+    methods = {}
+    for klass in reversed([k for k in cls.__mro__ if k.__module__ == cls.__module__]):
+        for name, member in vars(klass).items():
+            if inspect.isfunction(member) and (not name.startswith("__") or name in ("__init__", "__call__")):
+                methods[name] = _guarded_function(member, interface, qualified, namespace)
+    guarded = type(cls.__name__, (cls,), {**methods, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return guarded

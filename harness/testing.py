@@ -1,0 +1,28 @@
+"""What graded tests import: the ``@check`` decorator, comparisons, and the metric-task runner.
+
+    from harness.testing import check, assert_close
+
+    @check("conv2d_matches_torch")
+    def test_conv2d_matches_torch(impl, spec_check): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from harness.compare import as_numpy, assert_close
+from harness.outcomes import CheckFailure
+from harness.tasks import TaskResult, run_metric_task
+
+__all__ = ["check", "assert_close", "as_numpy", "CheckFailure", "run_metric_task", "TaskResult", "CHECK_MARKER"]
+
+CHECK_MARKER = "visionbench_check"
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def check(check_id: str) -> Callable[[F], F]:
+    """Tie a test to the spec check ``check_id`` of its topic (points, tolerances, thresholds come from there)."""
+    return getattr(pytest.mark, CHECK_MARKER)(check_id)

@@ -1,0 +1,61 @@
+"""Turning what a graded test raised into a check outcome and a one-line message."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.loader import Implementation, ImplementationError
+from harness.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
+
+__all__ = ["Verdict", "classify"]
+
+
+@dataclass
+class Verdict:
+    outcome: Outcome
+    message: str = ""
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _raised_in(impl: Implementation, error: BaseException) -> traceback.FrameSummary | None:
+    frames = traceback.extract_tb(error.__traceback__)
+    return frames[-1] if frames and impl.owns(frames[-1].filename) else None
+
+
+def classify(error: BaseException | None, impl: Implementation) -> Verdict:
+    """The outcome of one test item from the exception it raised (None: it passed).
+
+    NotImplementedError counts as ``todo`` only when the implementation itself raised it (a stub);
+    raised from a library it is an ``error`` like any other crash.
+    """
+    if error is None:
+        return Verdict(Outcome.passed)
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:  # hypothesis, several failures
+        error = error.exceptions[0]
+    if isinstance(error, NotImplementedError):
+        frame = _raised_in(impl, error)
+        if frame is not None:
+            task = _first_line(error).split(":")[0] if ":" in str(error) else frame.name
+            return Verdict(Outcome.todo, f"todo: {task}")
+    if isinstance(error, ForbiddenCall):
+        return Verdict(Outcome.forbidden, _first_line(error))
+    if isinstance(error, CheckTimeout):
+        return Verdict(Outcome.timeout, _first_line(error))
+    if isinstance(error, CheckFailure):
+        return Verdict(Outcome.failed, _first_line(error), dict(error.numbers))
+    if isinstance(error, AssertionError):
+        return Verdict(Outcome.failed, _first_line(error))
+    if isinstance(error, (InterfaceError, ImplementationError)):
+        return Verdict(Outcome.error, _first_line(error))
+    frame = _raised_in(impl, error) or next(
+        (f for f in reversed(traceback.extract_tb(error.__traceback__)) if impl.owns(f.filename)), None
+    )
+    where = f" (in {frame.name}, line {frame.lineno})" if frame else ""
+    return Verdict(Outcome.error, f"{type(error).__name__}: {_first_line(error)}{where}")
