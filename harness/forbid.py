@@ -13,6 +13,7 @@ the graded call returns.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
@@ -24,6 +25,7 @@ from harness.outcomes import ForbiddenCall
 __all__ = ["resolve_name", "forbidding"]
 
 
+@functools.cache
 def resolve_name(dotted: str) -> tuple[Any, str, Any]:
     """``"torch.nn.functional.conv2d"`` -> (the module or class holding it, attribute name, the object).
 

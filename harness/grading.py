@@ -68,7 +68,7 @@ def run_topic(impl: Implementation, topic: str, *, tier: str = "full", checks: I
     with tempfile.TemporaryDirectory(prefix="visionbench-") as scratch:
         results = Path(scratch) / "results.json"
         command = [
-            sys.executable, "-m", "pytest", str(_test_path(topic)), "-q", "-p", "no:cacheprovider", "--no-header",
+            sys.executable, "-m", "pytest", str(_test_path(topic)), "-q", "-p", "no:cacheprovider", "--no-header", "--tb=no",
             f"--impl={impl.root}", f"--tier={tier}", f"--profile={profile}", f"--check={','.join(expected)}",
             f"--visionbench-results={results}",
         ]  # fmt: skip

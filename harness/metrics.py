@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score
 
 from harness.compare import as_numpy
 from harness.outcomes import CheckFailure
@@ -35,6 +34,8 @@ def class_predictions(outputs: Any, count: int, num_classes: int) -> np.ndarray:
 
 def accuracy(outputs: Any, truth: dict[str, np.ndarray]) -> float:
     """Fraction of images whose predicted class equals the label (scikit-learn's ``accuracy_score``)."""
+    from sklearn.metrics import accuracy_score  # imported on use: it costs every topic's start-up almost a second
+
     labels = truth["labels"]
     predictions = class_predictions(outputs, len(labels), int(labels.max()) + 1)
     return float(accuracy_score(labels, predictions))

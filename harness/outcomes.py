@@ -39,8 +39,12 @@ class ForbiddenCall(Exception):
     """An interface called a library function its spec forbids."""
 
 
-class CheckTimeout(Exception):
-    """A check ran past its time limit, or a task past its budget."""
+class CheckTimeout(BaseException):
+    """A check ran past its time limit, or a task past its budget.
+
+    A BaseException, like KeyboardInterrupt, so that neither an implementation's ``except Exception`` nor
+    hypothesis (which would re-run a failing example to shrink it) can swallow or prolong it.
+    """
 
 
 class InterfaceError(Exception):

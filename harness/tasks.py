@@ -39,7 +39,7 @@ def to_model_inputs(arrays: dict[str, np.ndarray], *, with_labels: bool) -> dict
     """A split as implementations receive it: ``images`` as ``float32[N, C, H, W]`` in [0, 1], numeric arrays as
     tensors, string arrays (captions) as lists of str. Without labels only ``images`` is passed on.
     """
-    images = torch.from_numpy(np.ascontiguousarray(arrays["images"])).permute(0, 3, 1, 2).float().div(255)
+    images = torch.from_numpy(np.array(arrays["images"])).permute(0, 3, 1, 2).float().div(255)
     if not with_labels:
         return {"images": images}
 

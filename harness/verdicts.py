@@ -37,8 +37,8 @@ def classify(error: BaseException | None, impl: Implementation) -> Verdict:
     """
     if error is None:
         return Verdict(Outcome.passed)
-    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:  # hypothesis, several failures
-        error = error.exceptions[0]
+    if isinstance(error, BaseExceptionGroup):  # several failures (hypothesis): the worst decides
+        return max((classify(e, impl) for e in error.exceptions), key=lambda verdict: verdict.outcome.severity)
     if isinstance(error, NotImplementedError):
         frame = _raised_in(impl, error)
         if frame is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.paths import DATASETS_FILE
 
@@ -31,12 +31,18 @@ class DatasetEntry(BaseModel):
 
     description: str
     kind: str = Field(pattern="^(synthetic|bundled|real)$")
-    generator: str = Field(description="'module:function' called as function(split=, seed=, **params)")
+    generator: str = Field(description="'module:function' called as function(split=, seed=, sizes=splits, **params)")
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int
     splits: dict[str, int] = Field(description="split name -> number of examples")
     hidden: list[str] = Field(default_factory=lambda: ["test"], description="splits whose labels implementations never see")
     fingerprint: str | None = None
+
+    @model_validator(mode="after")
+    def _hidden_splits_exist(self) -> DatasetEntry:
+        if not set(self.hidden) <= set(self.splits):
+            raise ValueError(f"hidden splits {self.hidden} are not all in splits {sorted(self.splits)}")
+        return self
 
 
 @cache

@@ -15,7 +15,46 @@ from harness.loader import resolve_implementation
 from harness.paths import REFERENCE_DIR
 from harness.scoring import score_items
 
-__all__ = ["grade_canary"]
+__all__ = ["grade_canary", "REPLACE", "expect"]
+
+# Starts the overrides of a boundary canary: ``_replace(names, transform)`` makes each named interface return
+# ``transform(reference result, *arguments)``, the arguments in signature order however they were passed. The
+# reference's functions keep calling each other untransformed (copies of them run on a snapshot of the module's
+# namespace), so a boundary canary changes what the tests see and nothing inside the reference.
+REPLACE = """
+import functools as _functools
+import inspect as _inspect
+import types as _types
+
+_reference = dict(globals())
+for _name, _value in list(_reference.items()):
+    if isinstance(_value, _types.FunctionType) and _value.__module__ == __name__:
+        _copy = _types.FunctionType(_value.__code__, _reference, _name, _value.__defaults__, _value.__closure__)
+        _copy.__kwdefaults__ = _value.__kwdefaults__
+        _reference[_name] = _copy
+
+
+def _wrapped(original, transform):
+    @_functools.wraps(original)  # keeps the signature the spec checks
+    def wrapper(*args, **kwargs):
+        arguments = _inspect.signature(original).bind(*args, **kwargs).arguments.values()
+        return transform(original(*args, **kwargs), *arguments)
+
+    return wrapper
+
+
+def _replace(names, transform):
+    for name in names:
+        globals()[name] = _wrapped(_reference[name], transform)
+"""
+
+
+def expect(default: str, checks: list[str], **exceptions: str) -> dict[str, str]:
+    """Outcome ``default`` for every check in ``checks`` except those named in ``exceptions``."""
+    unknown = set(exceptions) - set(checks)
+    if unknown:
+        raise ValueError(f"exceptions for checks not graded: {sorted(unknown)}")
+    return {check_id: exceptions.get(check_id, default) for check_id in checks}
 
 
 def grade_canary(tmp_path: Path, topic: str, overrides: str, checks: list[str]) -> dict[str, str]:

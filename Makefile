@@ -1,0 +1,30 @@
+# Two entry points, each setting itself up on a fresh machine: `make demo` and `make test`.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test quick install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Grade the reference and the student stubs on the embedded data, and print the score tables.
+demo: $(STAMP)
+	$(BIN)/visionbench grade reference --out results/reference.json
+	$(BIN)/visionbench grade student --out results/student.json
+
+## The whole test suite: every topic's checks against the reference, and the harness's own tests.
+test: $(STAMP)
+	$(BIN)/visionbench spec check
+	$(BIN)/pytest
+
+## The quick tier only (no training): a student's edit-test loop.
+quick: $(STAMP)
+	$(BIN)/pytest tests/topics --tier quick
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,45 @@
+"""assert_close passes within tolerance and otherwise says how far off, where, and in what shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.compare import assert_close
+from harness.outcomes import CheckFailure
+from harness.spec import Tolerance
+
+TIGHT = Tolerance(rtol=1e-6, atol=1e-8)
+
+
+def test_within_tolerance_passes():
+    x = torch.linspace(-1, 1, 11, dtype=torch.float64)
+    assert_close(x + 1e-9, x, TIGHT)
+    assert_close(np.array([np.nan, np.inf]), np.array([np.nan, np.inf]), TIGHT)
+
+
+def test_failure_reports_numbers_and_location():
+    expected = torch.zeros(2, 3)
+    actual = expected.clone()
+    actual[1, 2] = 0.5
+    with pytest.raises(CheckFailure) as failure:
+        assert_close(actual, expected, TIGHT, what="conv output")
+    message = str(failure.value)
+    assert "conv output: 1 of 6 elements" in message and "at index (1, 2)" in message and "got 0.5, expected 0" in message
+    assert failure.value.numbers["max_abs_error"] == pytest.approx(0.5) and failure.value.numbers["worst_index"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "message"),
+    [
+        (torch.zeros(2, 3), torch.zeros(3, 2), r"shape \(2, 3\) but the oracle's is \(3, 2\)"),
+        (torch.zeros(2, dtype=torch.float64), torch.zeros(2), r"dtype float64 but the oracle's is float32"),
+        (torch.tensor([np.nan, 0.0]), torch.zeros(2), r"1 NaN where the oracle has a number"),
+        ("zeros", torch.zeros(2), r"expected a tensor or array like the oracle's, got str"),
+    ],
+    ids=["shape", "dtype", "nan", "type"],
+)
+def test_wrong_results_are_described(actual, expected, message):
+    with pytest.raises(CheckFailure, match=message):
+        assert_close(actual, expected, TIGHT)

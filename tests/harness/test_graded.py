@@ -1,0 +1,129 @@
+"""The implementation boundary: interfaces are checked, forbidden calls blocked, exceptions classified."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from harness.forbid import forbidding
+from harness.graded import GradedModule
+from harness.loader import resolve_implementation
+from harness.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
+from harness.spec import TopicSpec
+from harness.verdicts import classify
+
+SPEC = TopicSpec.model_validate(
+    {
+        "id": "demo",
+        "number": 7,
+        "title": "Demo",
+        "idea": "An idea.",
+        "interfaces": {
+            "conv": {"signature": "(x, w)", "doc": "conv2d", "forbid": ["torch.nn.functional.conv2d"]},
+            "keep": {"signature": "(boxes, scores)", "doc": "nms", "forbid": ["torchvision.ops.nms"]},
+            "Layer": {"signature": "(channels)", "doc": "a layer", "forbid": ["torch.nn.functional.conv2d"]},
+            "missing": {"signature": "()", "doc": "not implemented at all"},
+            "shifted": {"signature": "(x, y)", "doc": "wrong signature below"},
+        },
+        "checks": {"c": {"kind": "property", "points": 1, "description": "d", "uses": ["conv"]}},
+    }
+)
+
+
+def module_from(source: str) -> types.ModuleType:
+    module = types.ModuleType("demo_impl")
+    exec(source, vars(module))
+    return module
+
+
+SOURCE = """
+import torch
+import torch.nn.functional as F
+from torch.nn.functional import conv2d as aliased
+import torchvision
+
+def conv(x, w):
+    return F.conv2d(x, w)
+
+def keep(boxes, scores):
+    return torchvision.ops.nms(boxes, scores, 0.5)
+
+class Layer(torch.nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(channels, channels, 1, 1))
+    def forward(self, x):
+        return aliased(x, self.weight)
+
+def shifted(y, x):
+    return x
+"""
+
+
+@pytest.fixture
+def graded():
+    return GradedModule(module_from(SOURCE), SPEC)
+
+
+def test_forbidden_calls_are_blocked_through_any_path(graded):
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 1, 1)
+    with pytest.raises(ForbiddenCall, match="demo.conv called torch.nn.functional.conv2d"):
+        graded.conv(x, w)
+    with pytest.raises(ForbiddenCall, match="torchvision.ops.nms"):
+        graded.keep(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([1.0]))
+    layer = graded.Layer(1)  # a class: constructor and methods guarded, the module itself unchanged
+    assert isinstance(layer, torch.nn.Module) and set(layer.state_dict()) == {"weight"}
+    with pytest.raises(ForbiddenCall):
+        layer(x)
+    assert torch.equal(F.conv2d(x, w), x) and torchvision.ops.nms is not None  # restored outside the graded call
+
+
+def test_swallowed_violation_is_still_reported():
+    def sneaky():
+        try:
+            F.conv2d(torch.ones(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+        except Exception:
+            return "fallback"
+
+    with pytest.raises(ForbiddenCall), forbidding(["torch.nn.functional.conv2d"], "demo.sneaky"):
+        sneaky()
+
+
+def test_missing_and_wrong_signature_are_interface_errors(graded):
+    with pytest.raises(InterfaceError, match=r"demo.missing is missing: the spec requires missing\(\)"):
+        graded.missing
+    with pytest.raises(InterfaceError, match=r"demo.shifted has signature \(y, x\), the spec requires \(x, y\)"):
+        graded.shifted
+    with pytest.raises(AttributeError, match="not an interface"):
+        graded.torch
+
+
+def raised(error: BaseException, where: str) -> BaseException:
+    """``error`` with a traceback whose innermost frame is in file ``where``."""
+    namespace: dict = {}
+    exec(compile("def fail(e):\n    raise e\n", where, "exec"), namespace)
+    try:
+        namespace["fail"](error)
+    except BaseException as caught:  # noqa: BLE001
+        return caught
+    raise AssertionError("unreachable")
+
+
+def test_classify_outcomes(tmp_path):
+    impl = resolve_implementation(tmp_path)
+    inside, outside = str(tmp_path / "demo.py"), "/somewhere/else/library.py"
+    stub = raised(NotImplementedError("demo.conv: see specs/07_demo.yaml"), inside)
+    assert classify(stub, impl).outcome is Outcome.todo and classify(stub, impl).message == "todo: demo.conv"
+    assert classify(raised(NotImplementedError("no kernel"), outside), impl).outcome is Outcome.error
+    assert classify(None, impl).outcome is Outcome.passed
+    failure = classify(CheckFailure("off", {"max_abs_error": 1.0}), impl)
+    assert failure.outcome is Outcome.failed and failure.numbers == {"max_abs_error": 1.0}
+    assert classify(AssertionError("wrong"), impl).outcome is Outcome.failed
+    assert classify(ForbiddenCall("nope"), impl).outcome is Outcome.forbidden
+    assert classify(CheckTimeout("slow"), impl).outcome is Outcome.timeout
+    crash = classify(raised(ZeroDivisionError("division by zero"), inside), impl)
+    assert crash.outcome is Outcome.error and crash.message.startswith("ZeroDivisionError: division by zero (in fail, line 2)")

@@ -1,0 +1,19 @@
+"""`visionbench spec check` passes on the repository and names the file and item of each problem."""
+
+from __future__ import annotations
+
+from harness.speccheck import check_all
+
+
+def test_repository_is_consistent():
+    specs, problems = check_all()
+    assert specs and not problems, "\n".join(map(str, problems))
+
+
+def test_problems_name_file_and_item(tmp_path):
+    (tmp_path / "01_image_basics.yaml").write_text("id: image_basics\nnumber: [1\n")
+    (tmp_path / "02_convolution.yaml").write_text("id: convolution\nnumber: 2\ntitle: t\nidea: i\ninterfaces: {}\nchecks: {}\n")
+    _, problems = check_all(tmp_path)
+    messages = [str(p) for p in problems]
+    assert any(m.startswith(str(tmp_path / "01_image_basics.yaml")) and "invalid YAML at line 3" in m for m in messages), messages
+    assert any("@check(" in m and "is not a check of the spec" in m for m in messages), messages

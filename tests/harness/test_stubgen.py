@@ -1,0 +1,43 @@
+"""Student stubs are the reference with the bodies removed, and stay in sync with it."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from harness.loader import load_topic, resolve_implementation
+from harness.signatures import signature_of
+from harness.spec import load_specs
+from harness.stubgen import stub_source
+
+SPECS = load_specs()
+
+
+@pytest.mark.parametrize("topic", list(SPECS), ids=list(SPECS))
+def test_stub_keeps_signatures_and_docstrings_and_raises_todo(topic, tmp_path):
+    spec = SPECS[topic]
+    (tmp_path / f"{topic}.py").write_text(stub_source(spec))
+    stub = load_topic(resolve_implementation(tmp_path), topic)
+    reference = load_topic(resolve_implementation("reference"), topic)
+    for name, interface in spec.interfaces.items():
+        ours, theirs = getattr(stub, name), getattr(reference, name)
+        if interface.signature is None:
+            assert ours == theirs, f"{name}: a constant is given to students as it is"
+            continue
+        assert signature_of(ours) == signature_of(theirs), name
+        assert ours.__doc__ == theirs.__doc__, f"{name}: docstring differs"
+        if not isinstance(ours, type):
+            with pytest.raises(NotImplementedError, match=rf"^{topic}\.{name}: see specs/{spec.number:02d}_{topic}\.yaml$"):
+                ours(*[None] * sum(p.default == "<required>" and p.kind.startswith("positional") for p in signature_of(ours)))
+
+
+@pytest.mark.parametrize("topic", list(SPECS), ids=list(SPECS))
+def test_stub_leaves_out_the_solution(topic):
+    tree = ast.parse(stub_source(SPECS[topic]))
+    definitions = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert definitions <= set(SPECS[topic].interfaces), f"non-interface definitions kept: {definitions - set(SPECS[topic].interfaces)}"
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
+            assert len(body) == 1 and isinstance(body[0], ast.Raise), f"{node.name} keeps code besides the raise"

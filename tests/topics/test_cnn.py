@@ -1,0 +1,442 @@
+"""Graded tests of topic 03 `cnn` (specs/03_cnn.yaml): LeNet-5, batch normalisation, VGG and ResNet blocks, ResNet-18.
+
+Oracles: nn.Sequential LeNet-5 written here, torch.nn.BatchNorm2d, torchvision's ResNet blocks and resnet18, and
+``Module.parameters``. Tolerances, thresholds and points come from the spec.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torchvision
+from hypothesis import assume, given, strategies as st
+from torch import nn
+from torchvision.models.resnet import conv1x1
+
+from harness.strategies import seeds
+from harness.testing import CheckFailure, ForbiddenCall, assert_close, check, gradcheck_or_fail, run_metric_task
+
+# LeNet-5 as TOPICS.md defines it (tanh, parameter-free average pooling, biases everywhere) has, for 10 classes,
+# 156 + 2,416 (conv1, conv2) + 48,120 + 10,164 + 850 (fc1, fc2, fc3) = 61,706 parameters: a fact of the contract,
+# used to keep the test's own nn.Sequential oracle honest.
+LENET5_PARAMETERS = 61_706
+
+DTYPES = [torch.float32, torch.float64]
+DTYPE_IDS = ["float32", "float64"]
+TORCHVISION_RESNET_CLASSES = (torchvision.models.resnet.ResNet, torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Build modules with torch's default initialisation from ``seed``, leaving the global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _randn(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+
+
+def _oracle_lenet5(num_classes: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2),  # (N, 6, 14, 14)
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),  # (N, 16, 5, 5)
+        nn.Flatten(), nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes),
+    )  # fmt: skip
+
+
+def _layout(state: dict[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    return {key: (tuple(value.shape), value.dtype) for key, value in state.items()}
+
+
+def _assert_same_layout(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], what: str) -> None:
+    """Same state-dict keys, shapes and dtypes, or a CheckFailure naming the differences."""
+    got, want = _layout(actual), _layout(expected)
+    if got == want:
+        return
+    missing = [key for key in want if key not in got]
+    unexpected = [key for key in got if key not in want]
+    differing = [key for key in want if key in got and got[key] != want[key]]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing[:6]}")
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected[:6]}")
+    for key in differing[:4]:
+        parts.append(f"{key} is {got[key][0]} {got[key][1]}, expected {want[key][0]} {want[key][1]}")
+    numbers = {"missing": len(missing), "unexpected": len(unexpected), "differing": len(differing), "expected_keys": len(want)}
+    raise CheckFailure(f"{what}: not the oracle's layout: " + "; ".join(parts), numbers)
+
+
+def _load_checked(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into the implementation's module after checking it has the same layout."""
+    _assert_same_layout(module.state_dict(), state, what)
+    module.load_state_dict(state)
+
+
+def _load_affine(batch_norm: nn.Module, oracle: nn.BatchNorm2d) -> None:
+    """Copy the oracle's weight and bias into the implementation's BatchNorm2d (parameters named as in the spec)."""
+    affine = {key: value for key, value in oracle.state_dict().items() if key in ("weight", "bias")}
+    _, unexpected = batch_norm.load_state_dict(affine, strict=False)
+    if unexpected:
+        raise CheckFailure(f"BatchNorm2d has no parameters {unexpected}; the spec names them weight and bias")
+
+
+def _randomize_batchnorm(module: nn.Module, seed: int) -> nn.Module:
+    """Give every nn.BatchNorm2d in ``module`` random running statistics and affine parameters (in place)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                size = layer.num_features
+                layer.running_mean.copy_(0.2 * torch.randn(size, generator=generator))
+                layer.running_var.copy_(0.5 + 1.5 * torch.rand(size, generator=generator))
+                if layer.affine:
+                    layer.weight.copy_(0.5 + torch.rand(size, generator=generator))
+                    layer.bias.copy_(0.2 * torch.randn(size, generator=generator))
+    return module
+
+
+def _input_and_parameter_gradients(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> dict[str, torch.Tensor]:
+    """d(sum(module(x) * upstream)) with respect to x ("input") and to each named parameter of the module."""
+    x = x.detach().clone().requires_grad_(True)
+    names, parameters = zip(*module.named_parameters()) if list(module.parameters()) else ((), ())
+    output = module(x)
+    gradients = torch.autograd.grad(output, (x, *parameters), upstream, allow_unused=True)
+    return {"input": gradients[0], **dict(zip(names, gradients[1:]))}
+
+
+def _refuse_torchvision_resnet(model: nn.Module, what: str) -> None:
+    """The interfaces must be built from scratch: no module of torchvision's ResNet classes (or subclasses) inside."""
+    borrowed = sorted({type(layer).__name__ for layer in model.modules() if isinstance(layer, TORCHVISION_RESNET_CLASSES)})
+    if borrowed:
+        raise ForbiddenCall(f"forbidden call: {what} contains torchvision.models.resnet classes {borrowed}, which the spec forbids")
+
+
+def _torchvision_block(block_class: type, in_channels: int, channels: int, stride: int, seed: int) -> nn.Module:
+    """torchvision's block with the downsample torchvision.models.resnet.ResNet._make_layer would give it."""
+    out_channels = channels * block_class.expansion
+    with _seeded(seed):
+        downsample = None
+        if stride != 1 or in_channels != out_channels:
+            downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+        block = block_class(in_channels, channels, stride, downsample)
+    return _randomize_batchnorm(block, seed + 1)
+
+
+def _assert_block_matches(block: nn.Module, oracle: nn.Module, in_channels: int, mode: str, spec_check, what: str) -> None:
+    _refuse_torchvision_resnet(block, what)
+    _load_checked(block, oracle.state_dict(), f"{what} state dict")
+    block.train(mode == "train")
+    oracle.train(mode == "train")
+    x = _randn((2, in_channels, 6, 6), seed=7)
+    with torch.no_grad():
+        assert_close(block(x), oracle(x), spec_check.tolerance_for(torch.float32), what=f"{what} output ({mode} mode)")
+
+
+# --- LeNet-5 ----------------------------------------------------------------------------------------------------------
+
+
+@check("lenet5_parameter_count")
+@pytest.mark.parametrize("num_classes", [10, 5], ids=["10_classes", "5_classes"])
+def test_lenet5_parameter_count(impl, num_classes):
+    oracle = _oracle_lenet5(num_classes)
+    expected_shapes = [tuple(p.shape) for p in oracle.parameters()]
+    expected = sum(p.numel() for p in oracle.parameters())
+    if num_classes == 10 and expected != LENET5_PARAMETERS:
+        raise RuntimeError(f"the test's LeNet-5 oracle has {expected} parameters, not {LENET5_PARAMETERS}")  # a test bug
+    model = impl.LeNet5(num_classes)
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    total = sum(p.numel() for p in model.parameters())
+    if total != expected or shapes != expected_shapes:
+        raise CheckFailure(
+            f"LeNet5(num_classes={num_classes}) has {total:,} parameters in tensors {shapes}; "
+            f"LeNet-5 has {expected:,} in {expected_shapes}",
+            {"parameters": total, "expected": expected},
+        )
+
+
+@check("lenet5_output_shape")
+@given(batch=st.integers(1, 8), num_classes=st.integers(2, 12), seed=seeds)
+def test_lenet5_output_shape(impl, batch, num_classes, seed):
+    model = impl.LeNet5(num_classes)
+    images = torch.rand(batch, 1, 32, 32, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        logits = model(images)
+    assert isinstance(logits, torch.Tensor), f"LeNet5 returned {type(logits).__name__}, expected a tensor of logits"
+    expected_shape = (batch, num_classes)
+    what = f"LeNet5({num_classes}) on {batch} images"
+    assert tuple(logits.shape) == expected_shape, f"{what}: logits of shape {tuple(logits.shape)}, expected {expected_shape}"
+    assert logits.dtype == torch.float32, f"LeNet5 logits have dtype {logits.dtype}, expected float32 like its input"
+    assert torch.isfinite(logits).all(), "LeNet5 returned non-finite logits for images in [0, 1]"
+
+
+@check("lenet5_matches_sequential")
+def test_lenet5_matches_sequential(impl, spec_check):
+    with _seeded(0):
+        oracle = _oracle_lenet5(10)
+    model = impl.LeNet5(10)
+    keys, values = list(model.state_dict()), list(oracle.state_dict().values())
+    shapes = [tuple(value.shape) for value in model.state_dict().values()]
+    expected_shapes = [tuple(value.shape) for value in values]
+    if shapes != expected_shapes:
+        raise CheckFailure(f"LeNet5 state tensors {shapes} in registration order, expected {expected_shapes} (conv1, conv2, fc1, fc2, fc3)")
+    model.load_state_dict(dict(zip(keys, values)))
+    model.eval()
+    images = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert_close(model(images), oracle(images), spec_check.tolerance_for(torch.float32), what="LeNet5 logits")
+
+
+# --- BatchNorm2d ------------------------------------------------------------------------------------------------------
+
+
+@check("batchnorm2d_train_matches_torch")
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (1, 2, 3, 4)], ids=["batch_of_4", "single_image"])
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "no_affine"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batchnorm2d_train_matches_torch(impl, spec_check, dtype, affine, shape):
+    channels = shape[1]
+    oracle = nn.BatchNorm2d(channels, affine=affine).to(dtype)
+    if affine:
+        _randomize_batchnorm(oracle, seed=3)
+    batch_norm = impl.BatchNorm2d(channels, affine=affine).to(dtype)
+    _load_affine(batch_norm, oracle)
+    x = 2 * _randn(shape, seed=4, dtype=dtype) + 0.5
+    assert_close(batch_norm(x), oracle(x), spec_check.tolerance_for(dtype), what="BatchNorm2d output (train mode)")
+
+
+@check("batchnorm2d_running_stats_match_torch")
+@pytest.mark.parametrize("momentum", [0.1, 0.5], ids=["momentum_0.1", "momentum_0.5"])
+def test_batchnorm2d_running_stats_match_torch(impl, spec_check, momentum):
+    tolerance = spec_check.tolerance_for(torch.float32)
+    oracle = nn.BatchNorm2d(3, momentum=momentum)
+    batch_norm = impl.BatchNorm2d(3, momentum=momentum)
+    _assert_same_layout(batch_norm.state_dict(), oracle.state_dict(), "BatchNorm2d state dict")
+    for step in range(3):
+        x = (1 + step) * _randn((4, 3, 5, 5), seed=10 + step) + 2 * step - 1  # a different mean and spread each step
+        batch_norm(x)
+        oracle(x)
+        state, expected = batch_norm.state_dict(), oracle.state_dict()
+        for key in ("running_mean", "running_var"):
+            assert_close(state[key], expected[key], tolerance, what=f"BatchNorm2d {key} after train step {step + 1} (momentum {momentum})")
+        count = int(state["num_batches_tracked"])
+        assert count == step + 1, f"BatchNorm2d num_batches_tracked is {count} after train step {step + 1}, expected {step + 1}"
+
+
+@check("batchnorm2d_eval_matches_torch")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batchnorm2d_eval_matches_torch(impl, spec_check, dtype):
+    tolerance = spec_check.tolerance_for(dtype)
+    oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=20).to(dtype)
+    oracle.reset_running_stats()
+    batch_norm = impl.BatchNorm2d(3).to(dtype)
+    _load_affine(batch_norm, oracle)
+    for step in range(3):
+        x = 3 * _randn((4, 3, 5, 5), seed=21 + step, dtype=dtype) + 2
+        batch_norm(x)
+        oracle(x)
+    batch_norm.eval()
+    oracle.eval()
+    before = {key: value.clone() for key, value in batch_norm.state_dict().items()}
+    x = _randn((2, 3, 4, 4), seed=30, dtype=dtype)  # mean 0, variance 1: far from the running statistics
+    with torch.no_grad():
+        assert_close(batch_norm(x), oracle(x), tolerance, what="BatchNorm2d output (eval mode, after 3 train steps)")
+    for key, value in batch_norm.state_dict().items():
+        if not torch.equal(value, before[key]):
+            raise CheckFailure(f"BatchNorm2d changed {key} in eval mode; eval mode must leave the running statistics as they are")
+
+
+@check("batchnorm2d_gradients_match_torch")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batchnorm2d_gradients_match_torch(impl, spec_check, dtype):
+    tolerance = spec_check.tolerance_for(dtype)
+    oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=40).to(dtype)
+    batch_norm = impl.BatchNorm2d(3).to(dtype)
+    _load_affine(batch_norm, oracle)
+    x = 2 * _randn((4, 3, 3, 3), seed=41, dtype=dtype) - 1
+    upstream = _randn((4, 3, 3, 3), seed=42, dtype=dtype)
+    got = _input_and_parameter_gradients(batch_norm, x, upstream)
+    expected = _input_and_parameter_gradients(oracle, x, upstream)
+    if set(got) != set(expected):
+        raise CheckFailure(f"BatchNorm2d has gradients for {sorted(got)}, expected {sorted(expected)}")
+    for name, gradient in expected.items():
+        if got[name] is None:
+            raise CheckFailure(f"BatchNorm2d output does not depend on {name}: no gradient flows to it")
+        assert_close(got[name], gradient, tolerance, what=f"BatchNorm2d gradient of {name} (train mode)")
+
+
+@check("batchnorm2d_gradcheck")
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2"])
+def test_batchnorm2d_gradcheck(impl, spec_check, seed):
+    tolerance = spec_check.tolerance_for(torch.float64)
+    batch_norm = impl.BatchNorm2d(3).double()
+    x = _randn((2, 3, 2, 2), seed, torch.float64).requires_grad_(True)
+    weight = (1 + 0.5 * _randn((3,), seed + 100, torch.float64)).requires_grad_(True)
+    bias = _randn((3,), seed + 200, torch.float64).requires_grad_(True)
+
+    def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
+
+    gradcheck_or_fail(forward, (x, weight, bias), tolerance, "BatchNorm2d gradcheck (float64, train mode, inputs x, weight, bias)")
+
+
+@check("batchnorm2d_train_normalizes_channels")
+@given(
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(2, 6), st.integers(2, 6)),
+    seed=seeds,
+    scale=st.floats(0.5, 10),
+    shift=st.floats(-10, 10),
+    eps=st.sampled_from([1e-5, 1e-1]),
+)
+def test_batchnorm2d_train_normalizes_channels(impl, spec_check, shape, seed, scale, shift, eps):
+    tolerance = spec_check.tolerance_for(torch.float32)
+    x = scale * _randn(shape, seed) + shift
+    input_variance = x.double().var(dim=(0, 2, 3), correction=0)  # (C,)
+    assume(bool((input_variance > 0.05 * scale**2).all()))  # a nearly constant channel says little about normalising
+    output = impl.BatchNorm2d(shape[1], eps=eps)(x).detach().double()
+    mean = output.mean(dim=(0, 2, 3))
+    variance = output.var(dim=(0, 2, 3), correction=0)
+    assert_close(mean, torch.zeros_like(mean), tolerance, what=f"per-channel mean of the train-mode output (eps {eps:g})")
+    expected_variance = input_variance / (input_variance + eps)
+    assert_close(variance, expected_variance, tolerance, what=f"per-channel variance of the train-mode output (eps {eps:g})")
+
+
+# --- VGG and ResNet blocks --------------------------------------------------------------------------------------------
+
+
+@check("vggblock_shapes_and_parameters")
+@given(
+    batch=st.integers(1, 2),
+    in_channels=st.integers(1, 4),
+    out_channels=st.integers(1, 6),
+    num_convs=st.integers(1, 3),
+    height=st.integers(2, 12),
+    width=st.integers(2, 12),
+    seed=seeds,
+)
+def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, num_convs, height, width, seed):
+    block = impl.VGGBlock(in_channels, out_channels, num_convs)
+    expected_parameters = sum((c_in * 9 + 1) * out_channels for c_in in [in_channels] + [out_channels] * (num_convs - 1))
+    parameters = sum(p.numel() for p in block.parameters())
+    what = f"VGGBlock({in_channels}, {out_channels}, num_convs={num_convs})"
+    if parameters != expected_parameters:
+        raise CheckFailure(f"{what} has {parameters} parameters, expected {expected_parameters} (3x3 convolutions with bias)")
+    with torch.no_grad():
+        output = block(_randn((batch, in_channels, height, width), seed))
+    expected_shape = (batch, out_channels, height // 2, width // 2)
+    assert tuple(output.shape) == expected_shape, f"{what} on {height}x{width}: output {tuple(output.shape)}, expected {expected_shape}"
+    assert output.dtype == torch.float32, f"{what} output dtype {output.dtype}, expected float32"
+    assert (output >= 0).all(), f"{what} output has negative values (min {output.min().item():.3g}); ReLU comes before the max-pool"
+
+
+@check("basicblock_matches_torchvision")
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize(
+    ("in_channels", "channels", "stride"), [(8, 8, 1), (8, 16, 2), (8, 16, 1)], ids=["identity", "strided_projection", "projection"]
+)
+def test_basicblock_matches_torchvision(impl, spec_check, in_channels, channels, stride, mode):
+    oracle = _torchvision_block(torchvision.models.resnet.BasicBlock, in_channels, channels, stride, seed=50)
+    block = impl.BasicBlock(in_channels, channels, stride)
+    _assert_block_matches(block, oracle, in_channels, mode, spec_check, f"BasicBlock({in_channels}, {channels}, stride={stride})")
+
+
+@check("bottleneck_matches_torchvision")
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize(
+    ("in_channels", "channels", "stride"), [(16, 4, 1), (8, 4, 1), (16, 8, 2)], ids=["identity", "projection", "strided_projection"]
+)
+def test_bottleneck_matches_torchvision(impl, spec_check, in_channels, channels, stride, mode):
+    oracle = _torchvision_block(torchvision.models.resnet.Bottleneck, in_channels, channels, stride, seed=60)
+    block = impl.Bottleneck(in_channels, channels, stride)
+    _assert_block_matches(block, oracle, in_channels, mode, spec_check, f"Bottleneck({in_channels}, {channels}, stride={stride})")
+
+
+# --- ResNet-18 --------------------------------------------------------------------------------------------------------
+
+
+@check("resnet18_state_dict_matches_torchvision")
+@pytest.mark.parametrize("num_classes", [1000, 10], ids=["1000_classes", "10_classes"])
+def test_resnet18_state_dict_matches_torchvision(impl, num_classes):
+    with torch.device("meta"):  # keys, shapes and dtypes only: no memory, no initialisation cost
+        oracle = torchvision.models.resnet18(num_classes=num_classes)
+    model = impl.resnet18(num_classes)
+    _refuse_torchvision_resnet(model, "resnet18")
+    _assert_same_layout(model.state_dict(), oracle.state_dict(), f"resnet18(num_classes={num_classes}) state dict")
+
+
+@check("resnet18_logits_match_torchvision")
+def test_resnet18_logits_match_torchvision(impl, spec_check):
+    with _seeded(70):
+        oracle = torchvision.models.resnet18()
+    _randomize_batchnorm(oracle, seed=71)
+    model = impl.resnet18(1000)
+    _refuse_torchvision_resnet(model, "resnet18")
+    _load_checked(model, oracle.state_dict(), "resnet18 state dict")
+    model.eval()
+    oracle.eval()
+    images = _randn((2, 3, 64, 64), seed=72)
+    with torch.no_grad():
+        assert_close(model(images), oracle(images), spec_check.tolerance_for(torch.float32), what="resnet18 logits (eval mode)")
+
+
+# --- count_parameters -------------------------------------------------------------------------------------------------
+
+
+def _partly_frozen() -> nn.Module:
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Conv2d(2, 5, 3))
+    model[2].requires_grad_(False)
+    model[3].weight.requires_grad_(False)  # its bias stays trainable
+    return model
+
+
+def _shared_weights() -> nn.Module:
+    shared = nn.Linear(5, 5)
+    return nn.Sequential(shared, nn.Tanh(), shared, nn.Linear(5, 2))  # `shared` is one set of parameters
+
+
+COUNT_CASES = {
+    "conv_and_batchnorm": lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()),  # buffers are not parameters
+    "partly_frozen": _partly_frozen,
+    "shared_weights": _shared_weights,
+    "all_frozen": lambda: nn.Linear(6, 3).requires_grad_(False),
+    "no_parameters": lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)),
+}
+
+
+@check("count_parameters_matches_torch")
+@pytest.mark.parametrize("trainable_only", [True, False], ids=["trainable_only", "all_parameters"])
+@pytest.mark.parametrize("case", list(COUNT_CASES), ids=list(COUNT_CASES))
+def test_count_parameters_matches_torch(impl, case, trainable_only):
+    model = COUNT_CASES[case]()
+    expected = sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    count = impl.count_parameters(model, trainable_only=trainable_only)
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise CheckFailure(f"count_parameters returned {type(count).__name__}, expected an int")
+    if count != expected:
+        message = f"count_parameters({case}, trainable_only={trainable_only}) = {count}, expected {expected}"
+        raise CheckFailure(message, {"count": count, "expected": expected})
+
+
+# --- the metric task --------------------------------------------------------------------------------------------------
+
+
+@check("lenet_digits_accuracy")
+def test_lenet_digits_accuracy(impl, spec, spec_check):
+    result = run_metric_task(impl, spec, "lenet_digits_accuracy", seed=0)
+    if not spec_check.passes(result.value):
+        raise CheckFailure(
+            f"accuracy {result.value:.4f} on the hidden digits32 test split is below the threshold {spec_check.threshold:g} "
+            f"(the reference reached {spec_check.reference_value:g}; trained {result.train_s:.1f} s of {spec_check.budget.train_s:g} s)",
+            {
+                "value": result.value,
+                "threshold": spec_check.threshold,
+                "reference_value": spec_check.reference_value,
+                "train_s": result.train_s,
+            },
+        )

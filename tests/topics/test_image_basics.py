@@ -1,0 +1,459 @@
+"""Graded tests of topic 01 image_basics: one test per check of specs/01_image_basics.yaml.
+
+Inputs are drawn by hypothesis (``harness.strategies``) or built on purpose (RGB-cube corners, curve breakpoints,
+every grey level); oracles run on float64 numpy copies of exactly what the implementation received; tolerances,
+points and oracles are the spec's. Every result must come back in the input's library with the documented dtype.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given, strategies as st
+from PIL import Image
+from skimage import color as skcolor, util as skutil
+from skimage.color.colorconv import xyz_from_rgb
+
+from harness.outcomes import InterfaceError
+from harness.strategies import float_images, seeds, uint8_images
+from harness.testing import CheckFailure, ForbiddenCall, as_numpy, assert_close, check
+
+MAX_SIDE = 12  # hypothesis images are at most 12 x 12 (x 2 when batched): the quick tier stays fast
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])  # torchvision's ImageNet statistics, the values the spec names
+IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+LIBRARIES = ["numpy", "torch"]
+FLOAT_CASES = pytest.mark.parametrize(
+    ("library", "dtype"), [("numpy", "float64"), ("torch", "float32")], ids=["numpy-float64", "torch-float32"]
+)
+UINT8_AND_FLOAT_CASES = pytest.mark.parametrize(
+    ("library", "dtype"),
+    [("numpy", "uint8"), ("torch", "uint8"), ("numpy", "float64"), ("torch", "float32")],
+    ids=["numpy-uint8", "torch-uint8", "numpy-float64", "torch-float32"],
+)
+
+# One row of pixels built on purpose: the RGB-cube corners, mid grey, channel ties and near-greys.
+CUBE_CORNERS_AND_TIES = np.array(
+    [[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255],
+      [128, 128, 128], [255, 128, 0], [128, 255, 0], [0, 128, 255], [255, 0, 1], [1, 0, 0], [254, 255, 255], [10, 11, 12]]],
+    dtype=np.uint8,
+)  # fmt: skip
+
+
+# --- inputs ----------------------------------------------------------------------------------------------
+
+
+def _maybe_batched(single: st.SearchStrategy[np.ndarray]) -> st.SearchStrategy[np.ndarray]:
+    """[H, W, C] as drawn, or the batch [2, H, W, C] of it and its 180-degree rotation."""
+    return st.tuples(single, st.booleans()).map(lambda pair: np.stack([pair[0], pair[0][::-1, ::-1]]) if pair[1] else pair[0])
+
+
+RGB_UINT8 = _maybe_batched(uint8_images(max_side=MAX_SIDE))
+RGB_FLOAT = _maybe_batched(st.one_of(float_images(max_side=MAX_SIDE), uint8_images(max_side=MAX_SIDE).map(lambda image: image / 255)))
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _as_library(array: np.ndarray, library: str) -> np.ndarray | torch.Tensor:
+    """What the implementation receives: a copy (it cannot alter the oracle's input) in the case's library."""
+    return torch.from_numpy(array.copy()) if library == "torch" else array.copy()
+
+
+def _assert_returns(result: object, library: str, dtype: str, what: str) -> None:
+    """The result is of the input's library (ndarray for ndarray, Tensor for Tensor) and has the documented dtype."""
+    expected_type = torch.Tensor if library == "torch" else np.ndarray
+    if not isinstance(result, expected_type):
+        raise CheckFailure(f"{what}: a {library} input must give a {expected_type.__name__}, got {type(result).__name__}")
+    if str(result.dtype).removeprefix("torch.") != dtype:  # type: ignore[attr-defined]
+        raise CheckFailure(f"{what}: expected dtype {dtype}, got {result.dtype}")  # type: ignore[attr-defined]
+
+
+def _per_pixel(oracle: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> np.ndarray:
+    """Apply an HxWx3 oracle to an image of any leading shape, as one row of pixels (colour maps are per pixel)."""
+    row = np.ascontiguousarray(image.reshape(1, -1, 3))
+    result = np.asarray(oracle(row))
+    return result.reshape(image.shape[:-1] + result.shape[2:])
+
+
+def _source(image: np.ndarray, dtype: str) -> np.ndarray:
+    """A uint8 image as the case's dtype: itself, or scaled to [0, 1]."""
+    return image if dtype == "uint8" else (image / 255).astype(dtype)
+
+
+# --- layout and value range ------------------------------------------------------------------------------
+
+
+@check("layout_conversions_permute_axes")
+@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@given(image=_maybe_batched(uint8_images(max_side=MAX_SIDE, channels=(1, 3, 4))))
+def test_layout_conversions_permute_axes(impl, spec_check, library, image):
+    tolerance = spec_check.tolerance_for("uint8")
+    channels_first = np.moveaxis(image, -1, -3)
+    result = impl.hwc_to_chw(_as_library(image, library))
+    _assert_returns(result, library, "uint8", "hwc_to_chw")
+    assert_close(result, channels_first, tolerance, what=f"hwc_to_chw of shape {image.shape}")
+    result = impl.chw_to_hwc(_as_library(channels_first, library))
+    _assert_returns(result, library, "uint8", "chw_to_hwc")
+    assert_close(result, image, tolerance, what=f"chw_to_hwc of shape {channels_first.shape}")
+
+
+_LEVELS = np.arange(256, dtype=np.uint8).reshape(16, 16)
+ALL_LEVELS_HWC = np.stack([_LEVELS, _LEVELS[::-1], np.roll(_LEVELS, 85)], axis=-1)  # every level in every channel
+
+
+@check("to_float_matches_skimage")
+@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@pytest.mark.parametrize("image", [ALL_LEVELS_HWC, np.stack([ALL_LEVELS_HWC, ALL_LEVELS_HWC[::-1]])], ids=["hwc", "nhwc"])
+def test_to_float_matches_skimage(impl, spec_check, library, image):
+    result = impl.to_float(_as_library(image, library))
+    _assert_returns(result, library, "float32", "to_float")
+    assert_close(result, skutil.img_as_float32(image), spec_check.tolerance_for("float32"), what="to_float")
+
+
+_K = np.arange(256) / 255
+TO_UINT8_BOUNDARY = np.concatenate([_K, _K + 0.3 / 255, _K - 0.3 / 255, [-1.0, -1e-3, 1.001, 2.0]])  # levels, near levels, out of range
+
+
+def _off_tie_values(image: np.ndarray) -> np.ndarray:
+    """Values over [-0.25, 1.25] at least 0.05 grey levels away from a rounding tie (k + 0.5) / 255, so that
+    rounding in float32 or float64 agrees: level -64..319 plus an offset within +-0.45 of a level."""
+    levels = np.rint(image * 383) - 64
+    offsets = (np.roll(image, 1) - 0.5) * 0.9
+    return (levels + offsets) / 255
+
+
+@check("to_uint8_rounds_and_clips")
+@pytest.mark.parametrize(("library", "dtype"), [("numpy", "float32"), ("torch", "float64")], ids=["numpy-float32", "torch-float64"])
+@given(values=float_images(max_side=MAX_SIDE).map(_off_tie_values))
+@example(values=TO_UINT8_BOUNDARY)
+def test_to_uint8_rounds_and_clips(impl, spec_check, library, dtype, values):
+    source = values.astype(dtype)
+    result = impl.to_uint8(_as_library(source, library))
+    _assert_returns(result, library, "uint8", "to_uint8")
+    expected = skutil.img_as_ubyte(np.clip(source, 0, 1))
+    assert_close(result, expected, spec_check.tolerance_for("uint8"), what="to_uint8")
+
+
+# --- colour spaces ---------------------------------------------------------------------------------------
+
+
+@check("grayscale_matches_opencv")
+@pytest.mark.parametrize(
+    ("library", "dtype"),
+    [("numpy", "uint8"), ("torch", "uint8"), ("numpy", "float32"), ("torch", "float32")],
+    ids=["numpy-uint8", "torch-uint8", "numpy-float32", "torch-float32"],
+)  # OpenCV has no float64 colour conversions
+@given(image=RGB_UINT8)
+@example(image=CUBE_CORNERS_AND_TIES)
+def test_grayscale_matches_opencv(impl, spec_check, library, dtype, image):
+    source = _source(image, dtype)
+    result = impl.rgb_to_grayscale(_as_library(source, library))
+    _assert_returns(result, library, dtype, "rgb_to_grayscale")
+    expected = _per_pixel(lambda row: cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[..., None], source)[..., 0]
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_grayscale")
+
+
+@check("rgb_to_hsv_matches_colorsys")
+@FLOAT_CASES
+@given(image=RGB_FLOAT)
+@example(image=CUBE_CORNERS_AND_TIES / 255)
+def test_rgb_to_hsv_matches_colorsys(impl, spec_check, library, dtype, image):
+    source = image.astype(dtype)
+    result = impl.rgb_to_hsv(_as_library(source, library))
+    _assert_returns(result, library, dtype, "rgb_to_hsv")
+    pixels = source.astype(np.float64).reshape(-1, 3)
+    expected = np.array([colorsys.rgb_to_hsv(*pixel) for pixel in pixels]).reshape(source.shape) * (360, 1, 1)
+    actual = as_numpy(result).astype(np.float64)
+    if actual.shape != expected.shape:
+        raise CheckFailure(f"rgb_to_hsv: shape {actual.shape}, expected {expected.shape}")
+    hue = actual[..., 0]
+    if not ((hue >= 0) & (hue < 360)).all():
+        raise CheckFailure(f"rgb_to_hsv: hue must be degrees in [0, 360), got values in [{hue.min():.6g}, {hue.max():.6g}]")
+    actual[..., 0] = expected[..., 0] + (hue - expected[..., 0] + 180) % 360 - 180  # compare hues on the circle
+    assert_close(actual, expected, spec_check.tolerance_for(dtype), what="rgb_to_hsv (H, S, V)")
+
+
+_SECTORS = np.arange(0, 360, 60.0)
+HSV_BOUNDARY = np.stack(np.meshgrid(np.append(_SECTORS, 359.999), [0.0, 0.5, 1.0], [0.0, 0.7, 1.0], indexing="ij"), axis=-1)
+
+
+@check("hsv_to_rgb_matches_colorsys")
+@FLOAT_CASES
+@given(image=float_images(max_side=MAX_SIDE).map(lambda image: image * (360, 1, 1)))
+@example(image=HSV_BOUNDARY)
+def test_hsv_to_rgb_matches_colorsys(impl, spec_check, library, dtype, image):
+    source = image.astype(dtype)
+    result = impl.hsv_to_rgb(_as_library(source, library))
+    _assert_returns(result, library, dtype, "hsv_to_rgb")
+    pixels = source.astype(np.float64).reshape(-1, 3)
+    expected = np.array([colorsys.hsv_to_rgb(h / 360, s, v) for h, s, v in pixels]).reshape(source.shape).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what="hsv_to_rgb")
+
+
+_BREAKPOINTS = [0.0, 0.04045, 0.04045 - 1e-6, 0.04045 + 1e-6, 0.0031308, 0.0031308 - 1e-7, 0.0031308 + 1e-7, 1e-6, 0.5, 0.99, 1.0, 0.2]
+SRGB_BREAKPOINTS = np.array(_BREAKPOINTS).reshape(1, 4, 3)
+LINEAR_FROM_XYZ = np.linalg.inv(xyz_from_rgb)
+
+
+def _srgb_to_linear_oracle(values: np.ndarray) -> np.ndarray:
+    return skcolor.rgb2xyz(values) @ LINEAR_FROM_XYZ.T  # skimage linearises, then applies its matrix: undo the matrix
+
+
+def _linear_to_srgb_oracle(values: np.ndarray) -> np.ndarray:
+    return skcolor.xyz2rgb(values @ xyz_from_rgb.T)  # skimage applies the inverse matrix, then the curve
+
+
+@check("srgb_transfer_matches_skimage")
+@pytest.mark.parametrize("direction", ["srgb_to_linear", "linear_to_srgb"], ids=["srgb_to_linear", "linear_to_srgb"])
+@FLOAT_CASES
+@given(image=float_images(max_side=MAX_SIDE))
+@example(image=SRGB_BREAKPOINTS)
+def test_srgb_transfer_matches_skimage(impl, spec_check, direction, library, dtype, image):
+    source = image.astype(dtype)
+    result = getattr(impl, direction)(_as_library(source, library))
+    _assert_returns(result, library, dtype, direction)
+    oracle = _srgb_to_linear_oracle if direction == "srgb_to_linear" else _linear_to_srgb_oracle
+    expected = oracle(source.astype(np.float64)).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what=direction)
+
+
+@check("rgb_to_lab_matches_skimage")
+@FLOAT_CASES
+@given(image=RGB_FLOAT)
+@example(image=CUBE_CORNERS_AND_TIES / 255)
+def test_rgb_to_lab_matches_skimage(impl, spec_check, library, dtype, image):
+    source = image.astype(dtype)
+    result = impl.rgb_to_lab(_as_library(source, library))
+    _assert_returns(result, library, dtype, "rgb_to_lab")
+    expected = skcolor.rgb2lab(source.astype(np.float64), illuminant="D65", observer="2").astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_lab (L, a, b)")
+
+
+CHROMA_OFFSET = np.array([0.0, 0.5, 0.5])  # float YCbCr = YPbPr + this
+
+
+def _pil_convert(row: np.ndarray, source_mode: str, target_mode: str) -> np.ndarray:
+    image = Image.frombytes(source_mode, (row.shape[1], row.shape[0]), row.tobytes())
+    return np.asarray(image.convert(target_mode))
+
+
+@check("rgb_to_ycbcr_matches_pil")
+@UINT8_AND_FLOAT_CASES
+@given(image=RGB_UINT8)
+@example(image=CUBE_CORNERS_AND_TIES)
+def test_rgb_to_ycbcr_matches_pil(impl, spec_check, library, dtype, image):
+    source = _source(image, dtype)
+    result = impl.rgb_to_ycbcr(_as_library(source, library))
+    _assert_returns(result, library, dtype, "rgb_to_ycbcr")
+    if dtype == "uint8":
+        expected = _per_pixel(lambda row: _pil_convert(row, "RGB", "YCbCr"), source)
+    else:
+        expected = (skcolor.rgb2ypbpr(source.astype(np.float64)) + CHROMA_OFFSET).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_ycbcr (Y, Cb, Cr)")
+
+
+@check("ycbcr_to_rgb_matches_pil")
+@UINT8_AND_FLOAT_CASES
+@given(image=RGB_UINT8)  # read as YCbCr triples: many lie outside the RGB cube and clip
+@example(image=CUBE_CORNERS_AND_TIES)
+def test_ycbcr_to_rgb_matches_pil(impl, spec_check, library, dtype, image):
+    source = _source(image, dtype)
+    result = impl.ycbcr_to_rgb(_as_library(source, library))
+    _assert_returns(result, library, dtype, "ycbcr_to_rgb")
+    if dtype == "uint8":
+        expected = _per_pixel(lambda row: _pil_convert(row, "YCbCr", "RGB"), source)
+    else:
+        expected = skcolor.ypbpr2rgb(source.astype(np.float64) - CHROMA_OFFSET).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what="ycbcr_to_rgb (R, G, B)")
+
+
+# --- normalisation for networks ----------------------------------------------------------------------------
+
+STANDARDIZE_LAYOUTS = pytest.mark.parametrize(
+    ("library", "dtype", "layout"),
+    [("numpy", "float64", "hwc"), ("torch", "float32", "nchw")],
+    ids=["numpy-float64-hwc", "torch-float32-nchw"],
+)
+
+
+def _statistics_case(image: np.ndarray, seed: int, library: str, dtype: str, layout: str):
+    """(image in the layout and dtype, mean and std as the implementation gets them, channel_axis, mean and std shaped
+    to broadcast along the channel axis)."""
+    generator = np.random.default_rng(seed)
+    channels = image.shape[-1]
+    mean, std = generator.uniform(-1, 1, channels), generator.uniform(0.1, 2, channels)
+    if layout == "hwc":
+        return image.astype(dtype), list(mean), list(std), -1, mean, std
+    batch = np.moveaxis(np.stack([image, image[::-1, ::-1]]), -1, 1).astype(dtype)  # [2, C, H, W]
+    along_channels = (channels, 1, 1)
+    return batch, torch.tensor(mean), torch.tensor(std), 1, mean.reshape(along_channels), std.reshape(along_channels)
+
+
+@check("standardize_matches_definition")
+@STANDARDIZE_LAYOUTS
+@given(image=float_images(max_side=8, channels=(1, 2, 3, 4)), seed=seeds)
+def test_standardize_matches_definition(impl, spec_check, library, dtype, layout, image, seed):
+    source, mean, std, channel_axis, mean_along, std_along = _statistics_case(image, seed, library, dtype, layout)
+    result = impl.standardize(_as_library(source, library), mean, std, channel_axis=channel_axis)
+    _assert_returns(result, library, dtype, "standardize")
+    expected = ((source.astype(np.float64) - mean_along) / std_along).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"standardize ({layout}, channel_axis={channel_axis})")
+
+
+@check("destandardize_inverts_standardize")
+@STANDARDIZE_LAYOUTS
+@given(image=float_images(max_side=8, channels=(1, 2, 3, 4)), seed=seeds)
+def test_destandardize_inverts_standardize(impl, spec_check, library, dtype, layout, image, seed):
+    source, mean, std, channel_axis, mean_along, std_along = _statistics_case(image, seed, library, dtype, layout)
+    standardized = (source - mean_along.astype(dtype)) / std_along.astype(dtype)  # in the case's dtype, as torchvision does
+    result = impl.destandardize(_as_library(standardized, library), mean, std, channel_axis=channel_axis)
+    _assert_returns(result, library, dtype, "destandardize")
+    assert_close(result, source, spec_check.tolerance_for(dtype), what=f"destandardize ({layout}, channel_axis={channel_axis})")
+
+
+def _imagenet_definition(image: np.ndarray) -> np.ndarray:
+    """ToTensor + Normalize(ImageNet) in float64: [..., H, W, 3] uint8 -> [..., 3, H, W] float32."""
+    channels_first = np.moveaxis(image, -1, -3) / 255
+    return ((channels_first - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]).astype(np.float32)
+
+
+@check("preprocess_imagenet_matches_definition")
+@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@given(image=RGB_UINT8)
+def test_preprocess_imagenet_matches_definition(impl, spec_check, library, image):
+    result = impl.preprocess_imagenet(_as_library(image, library))
+    _assert_returns(result, library, "float32", "preprocess_imagenet")
+    assert_close(result, _imagenet_definition(image), spec_check.tolerance_for("float32"), what="preprocess_imagenet")
+
+
+@check("imagenet_round_trip_within_one_level")
+@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@given(image=RGB_UINT8)
+@example(image=CUBE_CORNERS_AND_TIES)
+def test_imagenet_round_trip_within_one_level(impl, spec_check, library, image):
+    tolerance = spec_check.tolerance_for("uint8")
+    network_input = impl.preprocess_imagenet(_as_library(image, library))
+    _assert_returns(network_input, library, "float32", "preprocess_imagenet")
+    result = impl.deprocess_imagenet(network_input)
+    _assert_returns(result, library, "uint8", "deprocess_imagenet(preprocess_imagenet(x))")
+    assert_close(result, image, tolerance, what="deprocess_imagenet(preprocess_imagenet(x))")
+    result = impl.deprocess_imagenet(_as_library(_imagenet_definition(image), library))
+    _assert_returns(result, library, "uint8", "deprocess_imagenet")
+    assert_close(result, image, tolerance, what="deprocess_imagenet of the float64 preprocessing")
+
+
+# --- geometry and contrast --------------------------------------------------------------------------------
+
+SIDES_IN, SIDES_OUT = st.integers(1, 16), st.integers(1, 24)
+
+
+def _index_image(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Every pixel a different value (modulo 251 for uint8), so a wrong source pixel cannot go unnoticed."""
+    return (np.arange(int(np.prod(shape))).reshape(shape) % (251 if dtype == "uint8" else 2**24)).astype(dtype)
+
+
+@check("resize_nearest_picks_centre_pixel")
+@pytest.mark.parametrize(("library", "dtype"), [("numpy", "uint8"), ("torch", "float32")], ids=["numpy-uint8", "torch-float32"])
+@given(
+    shape=st.one_of(
+        st.tuples(SIDES_IN, SIDES_IN),
+        st.tuples(SIDES_IN, SIDES_IN, st.sampled_from([1, 3])),
+        st.tuples(st.just(2), SIDES_IN, SIDES_IN, st.just(3)),
+    ),
+    size=st.tuples(SIDES_OUT, SIDES_OUT),
+)
+@example(shape=(8, 6, 3), size=(4, 3))  # halving: every centre lies on a pixel boundary
+@example(shape=(14, 5), size=(23, 5))  # a tie float arithmetic breaks the other way
+def test_resize_nearest_picks_centre_pixel(impl, spec_check, library, dtype, shape, size):
+    image = _index_image(shape, dtype)
+    result = impl.resize(_as_library(image, library), size, mode="nearest")
+    _assert_returns(result, library, dtype, "resize(nearest)")
+    height_axis = 1 if image.ndim == 4 else 0
+    rows = (2 * np.arange(size[0]) + 1) * image.shape[height_axis] // (2 * size[0])
+    columns = (2 * np.arange(size[1]) + 1) * image.shape[height_axis + 1] // (2 * size[1])
+    expected = np.take(np.take(image, rows, axis=height_axis), columns, axis=height_axis + 1)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"resize(nearest) {image.shape[:3]} -> {size}")
+
+
+def _opencv_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cv2.resize image by image; OpenCV drops a single channel axis, put it back."""
+    images = image if image.ndim == 4 else image[None]
+    resized = np.stack([cv2.resize(single, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for single in images])
+    resized = resized.reshape(len(images), *size, image.shape[-1])
+    return resized if image.ndim == 4 else resized[0]
+
+
+def _torch_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    nchw = torch.from_numpy(np.moveaxis(image if image.ndim == 4 else image[None], -1, 1).astype(np.float64))
+    resized = F.interpolate(nchw, size=size, mode="bilinear", align_corners=False, antialias=False)
+    nhwc = np.moveaxis(resized.numpy(), 1, -1)
+    return nhwc if image.ndim == 4 else nhwc[0]
+
+
+@check("resize_bilinear_matches_opencv")
+@UINT8_AND_FLOAT_CASES
+@given(image=_maybe_batched(uint8_images(max_side=MAX_SIDE, channels=(1, 3))), size=st.tuples(SIDES_OUT, SIDES_OUT))
+@example(image=np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5, size=(2, 2))  # halving
+@example(image=np.array([[[0], [255]], [[255], [0]]], dtype=np.uint8), size=(5, 7))  # upsampling: edge clamp
+def test_resize_bilinear_matches_opencv(impl, spec_check, library, dtype, image, size):
+    source = _source(image, dtype)
+    result = impl.resize(_as_library(source, library), size, mode="bilinear")
+    _assert_returns(result, library, dtype, "resize(bilinear)")
+    expected = _opencv_bilinear(source, size) if dtype == "uint8" else _torch_bilinear(source, size).astype(dtype)
+    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"resize(bilinear) {image.shape[:3]} -> {size}")
+
+
+GREY_IMAGES = st.one_of(
+    uint8_images(max_side=MAX_SIDE, channels=(1,)),
+    float_images(max_side=MAX_SIDE, channels=(1,)).map(lambda image: (100 + 20 * image).astype(np.uint8)),  # low contrast
+).map(lambda image: image[..., 0])
+
+
+@check("equalize_histogram_matches_opencv")
+@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@given(image=GREY_IMAGES)
+@example(image=np.full((3, 5), 77, dtype=np.uint8))  # constant: unchanged
+@example(image=np.array([[0, 0, 0, 200], [3, 3, 255, 255]], dtype=np.uint8))
+def test_equalize_histogram_matches_opencv(impl, spec_check, library, image):
+    result = impl.equalize_histogram(_as_library(image, library))
+    _assert_returns(result, library, "uint8", "equalize_histogram")
+    assert_close(result, cv2.equalizeHist(image), spec_check.tolerance_for("uint8"), what="equalize_histogram")
+
+
+# --- input validation ---------------------------------------------------------------------------------------
+
+INVALID_CALLS = {
+    "grayscale-of-a-list": (lambda impl: impl.rgb_to_grayscale([[[0, 0, 0]]]), TypeError),
+    "hsv-of-uint8": (lambda impl: impl.rgb_to_hsv(np.zeros((2, 2, 3), np.uint8)), TypeError),
+    "to-float-of-float": (lambda impl: impl.to_float(np.zeros((2, 2, 3), np.float32)), TypeError),
+    "to-uint8-of-uint8": (lambda impl: impl.to_uint8(torch.zeros(2, 2, 3, dtype=torch.uint8)), TypeError),
+    "grayscale-of-rgba": (lambda impl: impl.rgb_to_grayscale(np.zeros((2, 2, 4), np.uint8)), ValueError),
+    "hwc-to-chw-of-2d": (lambda impl: impl.hwc_to_chw(np.zeros((2, 2))), ValueError),
+    "standardize-mean-length": (lambda impl: impl.standardize(np.zeros((2, 2, 3)), [0.5, 0.5], [1.0, 1.0, 1.0]), ValueError),
+    "standardize-zero-std": (lambda impl: impl.standardize(torch.zeros(1, 3, 2, 2), [0.0] * 3, [1, 0, 1.0], channel_axis=1), ValueError),
+    "resize-unknown-mode": (lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (2, 2), mode="bicubic"), ValueError),
+    "resize-zero-size": (lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (0, 2)), ValueError),
+    "equalize-colour": (lambda impl: impl.equalize_histogram(np.zeros((4, 4, 3), np.uint8)), ValueError),
+}
+
+
+@check("invalid_inputs_raise_clear_errors")
+@pytest.mark.parametrize("case", list(INVALID_CALLS), ids=list(INVALID_CALLS))
+def test_invalid_inputs_raise_clear_errors(impl, case):
+    call, expected = INVALID_CALLS[case]
+    try:
+        call(impl)
+    except expected:
+        return
+    except (NotImplementedError, ForbiddenCall, InterfaceError):
+        raise  # todo, forbidden and error verdicts are the harness's
+    except Exception as error:
+        raise CheckFailure(f"{case}: expected {expected.__name__}, got {type(error).__name__}: {error}") from error
+    raise CheckFailure(f"{case}: expected {expected.__name__}, but nothing was raised")
