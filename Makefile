@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test quick install clean
+.PHONY: demo test quick bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## The quick tier only (no training): a student's edit-test loop.
 quick: $(STAMP)
 	$(BIN)/pytest tests/topics --tier quick
+
+## Timing benchmarks (pytest-benchmark): implementation vs library, side by side in one run.
+bench: $(STAMP)
+	$(BIN)/pytest tests/benchmarks --benchmark-enable
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -154,6 +154,37 @@ def grade_command(
         console.print(f"result record: {out}")
 
 
+@app.command("calibrate")
+def calibrate_command(
+    topic: Annotated[str, typer.Argument(help="topic id")],
+    check_id: Annotated[str, typer.Argument(help="a metric check of the topic")],
+    seeds: Annotated[str, typer.Option("--seeds", help="comma-separated task seeds")] = "0,1,2",
+    impl: ImplOption = "reference",
+) -> None:
+    """Run a metric task over several seeds: the values and times a spec's threshold is calibrated from."""
+    from harness.graded import GradedModule
+    from harness.loader import load_topic
+    from harness.tasks import run_metric_task
+
+    specs = _specs()
+    if topic not in specs or check_id not in specs[topic].checks or specs[topic].checks[check_id].kind.value != "metric":
+        raise _fail(f"{topic}.{check_id} is not a metric check")
+    check = specs[topic].checks[check_id]
+    module = GradedModule(load_topic(_implementation(impl), topic), specs[topic])
+    table = Table(title=f"{topic}.{check_id} ({impl})", title_justify="left")
+    for column in ("seed", check.metric or "value", "train s", "predict s"):
+        table.add_column(column, justify="right")
+    values = []
+    for seed in (int(s) for s in seeds.split(",")):
+        with console.status(f"seed {seed}"):
+            result = run_metric_task(module, specs[topic], check_id, seed=seed)
+        values.append(result.value)
+        table.add_row(str(seed), f"{result.value:.4f}", f"{result.train_s:.1f}", f"{result.predict_s:.2f}")
+    console.print(table)
+    console.print(f"mean {sum(values) / len(values):.4f}, worst {min(values) if check.higher_is_better else max(values):.4f}; "
+                  f"the spec has threshold {check.threshold}, reference_value {check.reference_value}")
+
+
 @app.command("stub")
 def stub_command(
     topics: Annotated[list[str] | None, typer.Argument(help="topic ids (default: all)")] = None,

@@ -1,5 +1,4 @@
-# Heavy libraries are imported before pytester snapshots sys.modules, so its restore never unloads them.
+# Heavy libraries are imported before pytester (enabled in pyproject.toml) snapshots sys.modules, so its restore never
+# unloads them (numpy's C extension cannot be loaded twice in one process).
 import numpy  # noqa: F401
 import torch  # noqa: F401
-
-pytest_plugins = ["pytester"]

@@ -21,7 +21,8 @@ def test_broken_topics_are_errors_and_the_rest_is_graded(tmp_path):
     submission.mkdir()
     (submission / "image_basics.py").write_text("def to_float(image:\n")
     source = (REFERENCE_DIR / "convolution.py").read_text()
-    (submission / "convolution.py").write_text(f"import os\n{source}\ndef output_size(size, kernel, padding=0, stride=1, dilation=1):\n    os._exit(0)\n")
+    exit_early = "def output_size(size, kernel, padding=0, stride=1, dilation=1):\n    import os\n    os._exit(0)\n"
+    (submission / "convolution.py").write_text(f"{source}\n{exit_early}")
     scores, runs = grade(resolve_implementation(submission), TOPICS, tier="quick")
     results = {(c.topic, c.check): c for t in scores.topics for c in t.checks}
     specs = load_specs()
