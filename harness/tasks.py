@@ -18,7 +18,7 @@ from harness.metrics import METRICS
 from harness.outcomes import CheckFailure, CheckTimeout
 from harness.spec import TopicSpec
 
-__all__ = ["TaskResult", "to_model_inputs", "run_metric_task", "BUDGET_GRACE"]
+__all__ = ["TaskResult", "TrainedTask", "to_model_inputs", "train_and_predict", "run_metric_task", "BUDGET_GRACE"]
 
 BUDGET_GRACE = 1.10  # training may overrun its budget by 10% (clock granularity, one last step) before it times out
 
@@ -49,25 +49,35 @@ def to_model_inputs(arrays: dict[str, np.ndarray], *, with_labels: bool) -> dict
     return {"images": images, **{key: convert(value) for key, value in arrays.items() if key != "images"}}
 
 
-def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0) -> TaskResult:
-    """Train through the task's entry point on the training split, predict the hidden split, score it.
+@dataclass(frozen=True)
+class TrainedTask:
+    """A task trained and run once on the hidden split; every metric check of the task scores these outputs."""
 
-    Args:
-        impl: the graded topic module (the ``impl`` fixture).
-        spec: the topic spec; ``spec.checks[check_id]`` names the task, metric and budget.
-        seed: the task seed, moved by ``VISIONBENCH_SECRET_SEED`` like the data.
+    model: Any
+    outputs: Any
+    train_s: float
+    predict_s: float
+    seed: int
+
+
+_TRAINED: dict[tuple[int, str, str, int, float | None], TrainedTask] = {}
+
+
+def train_and_predict(impl: Any, spec: TopicSpec, task_id: str, *, seed: int, budget_s: float | None) -> TrainedTask:
+    """Train through the task's entry point on the training split and predict the hidden split's inputs.
+
+    Cached per implementation module, task, seed and budget within a process, so that the checks of one task
+    (mAP and mAP50, accuracy and latency, ...) train once.
 
     Raises:
         CheckTimeout: training overran the budget.
-        CheckFailure: the predictions are malformed.
     """
-    check = spec.checks[check_id]
-    assert check.task is not None and check.metric is not None and check.budget is not None
-    task = spec.tasks[check.task]
-    dataset = registry()[task.dataset]
-    (hidden_split,) = dataset.hidden
+    key = (id(impl), spec.id, task_id, seed, budget_s)
+    if key in _TRAINED:
+        return _TRAINED[key]
+    task = spec.tasks[task_id]
+    (hidden_split,) = registry()[task.dataset].hidden
     run_seed = seed + secret_seed()
-    budget_s = check.budget.train_s
     train = to_model_inputs(load_split(task.dataset, "train"), with_labels=True)
 
     start = time.perf_counter()
@@ -76,12 +86,33 @@ def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0)
     if budget_s is not None and train_s > budget_s * BUDGET_GRACE:
         raise CheckTimeout(f"{spec.id}.{task.train} trained for {train_s:.1f} s; the budget is {budget_s:g} s")
 
-    hidden = load_split(task.dataset, hidden_split)
+    inputs = to_model_inputs(load_split(task.dataset, hidden_split), with_labels=False)
     start = time.perf_counter()
     with torch.inference_mode():
-        outputs = getattr(impl, task.predict)(model, to_model_inputs(hidden, with_labels=False))
+        outputs = getattr(impl, task.predict)(model, inputs)
     predict_s = time.perf_counter() - start
-    value = METRICS[check.metric](outputs, hidden)
+    _TRAINED[key] = TrainedTask(model, outputs, train_s, predict_s, run_seed)
+    return _TRAINED[key]
+
+
+def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0) -> TaskResult:
+    """Train (once per task and seed), predict the hidden split, and score the predictions with the check's metric.
+
+    Args:
+        impl: the graded topic module (the ``impl`` fixture).
+        spec: the topic spec; ``spec.checks[check_id]`` names the task, metric and budget.
+        seed: the task seed, moved by ``VISIONBENCH_SECRET_SEED`` like the data.
+
+    Raises:
+        CheckTimeout: training overran the budget.
+        CheckFailure: the predictions are malformed, or the metric is not finite.
+    """
+    check = spec.checks[check_id]
+    if check.task is None or check.metric is None or check.budget is None:
+        raise ValueError(f"{spec.id}.{check_id} is not a metric check")
+    trained = train_and_predict(impl, spec, check.task, seed=seed, budget_s=check.budget.train_s)
+    hidden = load_split(spec.tasks[check.task].dataset, registry()[spec.tasks[check.task].dataset].hidden[0])
+    value = METRICS[check.metric](trained.outputs, hidden)
     if not np.isfinite(value):
         raise CheckFailure(f"{check.metric} is {value}")
-    return TaskResult(check.metric, value, train_s, predict_s, run_seed)
+    return TaskResult(check.metric, value, trained.train_s, trained.predict_s, trained.seed)

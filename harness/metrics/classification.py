@@ -1,8 +1,7 @@
-"""Metrics the harness computes on hidden splits, with trusted libraries; implementations never compute their own."""
+"""Classification metrics: predicted class indices against the hidden labels."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from harness.compare import as_numpy
 from harness.outcomes import CheckFailure
 
-__all__ = ["METRICS", "accuracy", "class_predictions"]
+__all__ = ["accuracy", "class_predictions"]
 
 
 def class_predictions(outputs: Any, count: int, num_classes: int) -> np.ndarray:
@@ -39,6 +38,3 @@ def accuracy(outputs: Any, truth: dict[str, np.ndarray]) -> float:
     labels = truth["labels"]
     predictions = class_predictions(outputs, len(labels), int(labels.max()) + 1)
     return float(accuracy_score(labels, predictions))
-
-
-METRICS: dict[str, Callable[[Any, dict[str, np.ndarray]], float]] = {"accuracy": accuracy}

@@ -1,0 +1,23 @@
+"""Metrics the harness computes on hidden splits, with trusted libraries; implementations never compute their own.
+
+A metric is ``metric(outputs, truth) -> float``: ``outputs`` is what the task's predict entry point returned (validated
+here, with a CheckFailure that says what was expected), ``truth`` the hidden split's arrays. Each family lives in a
+module of its own; :data:`METRICS` names them for the specs' ``metric:`` fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from harness.metrics.classification import accuracy
+
+__all__ = ["METRICS", "Metric"]
+
+Metric = Callable[[Any, dict[str, np.ndarray]], float]
+
+METRICS: dict[str, Metric] = {
+    "accuracy": accuracy,
+}
