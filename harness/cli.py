@@ -1,7 +1,10 @@
 """The ``visionbench`` command: a thin layer over the harness modules.
 
-Exit codes: 0 done (for ``grade``: grading ran, whatever the score; for ``test``: every check passed),
-1 checks failed (``test``) or problems found (``spec check``), 2 usage error.
+Exit codes:
+    0  done; for ``grade``: grading ran, whatever the score (unless ``--min-score`` is given)
+    1  ``grade``: the score is below ``--min-score``; ``test``: a check did not pass; ``spec check``: problems found
+    2  usage error (unknown topic or option value, missing submission)
+    3  harness failure: the grader itself broke (not the submission); the message says where
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.grading import TopicRun, grade, run_topic, selected_checks
 from harness.loader import ImplementationError, resolve_implementation
-from harness.paths import SPECS_DIR, STUDENT_DIR
-from harness.records import build_record, write_json_atomic
+from harness.paths import LEADERBOARD_DIR, SPECS_DIR, STUDENT_DIR
+from harness.regress import BASELINE_FILE
+from harness.records import ResultRecord, build_record, result_json_schema, write_json_atomic
 from harness.scoring import Scores, TopicScore, score_items
 from harness.spec import SpecError, json_schema, load_specs
 
@@ -28,6 +33,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="Grade implementations of the visionbench computer-vision curriculum.", no_args_is_help=True, add_completion=False)
 spec_app = typer.Typer(help="Validate the specs and export their schema.", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
+leaderboard_app = typer.Typer(help="Build the leaderboard from result records.", no_args_is_help=True)
+app.add_typer(leaderboard_app, name="leaderboard")
 console = Console(highlight=False)
 
 ImplOption = Annotated[str, typer.Option("--impl", help="reference, student, or a submission directory")]
@@ -131,6 +138,9 @@ def grade_command(
     topics: Annotated[str | None, typer.Option("--topics", help="comma-separated topic ids (default: all)")] = None,
     tier: TierOption = "full",
     name: Annotated[str | None, typer.Option("--name", help="submission name in the record (default: the directory name)")] = None,
+    gradescope: Annotated[Path | None, typer.Option("--gradescope", help="also write Gradescope results.json here")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="also write JUnit XML here")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0, help="exit 1 below this fraction of the points")] = None,
 ) -> None:
     """Grade every topic of an implementation, print the score table and write a result record."""
     specs = _specs()
@@ -147,11 +157,65 @@ def grade_command(
         def advance(run: TopicRun) -> None:
             bar.update(task, advance=len(run.expected), description=f"graded {run.topic}")
 
-        scores, runs = grade(implementation, chosen, tier=tier, on_topic=advance)
+        try:
+            scores, runs = grade(implementation, chosen, tier=tier, on_topic=advance)
+            record = build_record(implementation, scores, runs, tier=tier, name=name)
+        except Exception as error:  # the grader broke, not the submission: say so distinctly
+            raise _fail(f"harness failure: {type(error).__name__}: {error}", 3) from error
     console.print(_score_table(scores, name or implementation.name))
+    _write_outputs(record, out, gradescope, junit)
+    fraction = record.earned / record.possible if record.possible else 1.0
+    if min_score is not None and fraction < min_score:
+        raise _fail(f"score {fraction:.1%} is below --min-score {min_score:.1%}", 1)
+
+
+def _write_outputs(record: ResultRecord, out: Path | None, gradescope: Path | None, junit: Path | None) -> None:
+    from harness.exports import to_gradescope, to_junit
+
     if out is not None:
-        write_json_atomic(out, build_record(implementation, scores, runs, tier=tier, name=name))
+        write_json_atomic(out, record.model_dump(mode="json"))
         console.print(f"result record: {out}")
+    if gradescope is not None:
+        write_json_atomic(gradescope, to_gradescope(record).model_dump(mode="json"))
+        console.print(f"gradescope results: {gradescope}")
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(to_junit(record), encoding="utf-8")
+        console.print(f"junit xml: {junit}")
+
+
+@app.command("regress")
+def regress_command(
+    impl: ImplOption = "reference",
+    topics: Annotated[str | None, typer.Option("--topics", help="comma-separated topic ids (default: all)")] = None,
+    update: Annotated[bool, typer.Option("--update", help="rewrite the baseline from this run")] = False,
+    baseline: Annotated[Path, typer.Option("--baseline", help="baseline file")] = BASELINE_FILE,
+) -> None:
+    """Grade the reference (full tier) and compare its metrics with the baseline; exit 1 on any regression."""
+    from harness.regress import compare, load_baseline, write_baseline
+
+    specs = _specs()
+    chosen = [t.strip() for t in topics.split(",")] if topics else list(specs)
+    implementation = _implementation(impl)
+    with console.status(f"grading {implementation.name} for regressions"):
+        scores, runs = grade(implementation, chosen, tier="full")
+        record = build_record(implementation, scores, runs, tier="full")
+    comparisons = compare(record, load_baseline(baseline))
+    table = Table(title=f"{implementation.name} against {baseline.name}", title_justify="left")
+    for column in ("check", "outcome", "value", "baseline", "tolerance", "verdict"):
+        table.add_column(column)
+    for c in comparisons:
+        if c.value is None and not c.regressed:
+            continue  # a passing check without a metric: nothing to compare
+        number = lambda x: "" if x is None else f"{x:.4f}"  # noqa: E731
+        verdict = f"[red]regressed[/] {c.reason}" if c.regressed else f"[green]ok[/] {c.reason}"
+        table.add_row(c.name, c.outcome, number(c.value), number(c.baseline), "" if c.tolerance is None else f"{c.tolerance:g}", verdict)
+    console.print(table)
+    if update:
+        write_baseline(record, baseline)
+        console.print(f"baseline rewritten: {baseline}")
+    elif any(c.regressed for c in comparisons):
+        raise _fail(f"{sum(c.regressed for c in comparisons)} regression(s)", 1)
 
 
 @app.command("calibrate")
@@ -224,9 +288,12 @@ def spec_check_command() -> None:
 
 
 @spec_app.command("schema")
-def spec_schema_command(out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None) -> None:
-    """Print (or write) the JSON Schema of a topic spec."""
-    text = json.dumps(json_schema(), indent=2) + "\n"
+def spec_schema_command(
+    out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
+    result: Annotated[bool, typer.Option("--result", help="the schema of a result record instead of a topic spec")] = False,
+) -> None:
+    """Print (or write) the JSON Schema of a topic spec (or, with --result, of a result record)."""
+    text = json.dumps(result_json_schema() if result else json_schema(), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
     else:
@@ -234,6 +301,47 @@ def spec_schema_command(out: Annotated[Path | None, typer.Option("--out", help="
         console.print(f"wrote {out}")
 
 
+@leaderboard_app.command("build")
+def leaderboard_build_command(
+    results: Annotated[Path, typer.Option("--results", help="folder of result records (*.json)")] = LEADERBOARD_DIR / "results",
+    out: Annotated[Path, typer.Option("--out", help="folder for README.md and index.html")] = LEADERBOARD_DIR,
+    best: Annotated[bool, typer.Option("--best", help="each submission's best run instead of its latest")] = False,
+) -> None:
+    """Rank the result records and write the Markdown table and the static HTML page."""
+    from harness.leaderboard import build
+
+    if not results.is_dir():
+        raise _fail(f"--results {results} is not a folder")
+    built = build(results, out, best=best, specs=_specs())
+    for warning in built.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if not built.board.rows:
+        raise _fail(f"no readable result records in {results}", 1)
+    for path in built.written:
+        console.print(f"wrote {path}")
+
+
+@app.command("report")
+def report_command(
+    result: Annotated[Path, typer.Argument(help="a result record (JSON)")],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: beside the record, .html)")] = None,
+    show_hidden: Annotated[bool, typer.Option("--show-hidden", help="include hidden checks' messages and numbers")] = False,
+) -> None:
+    """Write a static HTML report of one graded run: every check, failures first, with messages and numbers."""
+    from harness.records import RecordError
+    from harness.report import write_report
+
+    try:
+        path = write_report(result, out, show_hidden=show_hidden)
+    except RecordError as error:
+        raise _fail(str(error)) from None
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

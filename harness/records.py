@@ -1,15 +1,106 @@
-"""Writing result files so that a crash mid-write never leaves a broken one."""
+"""Result records: one schema-versioned JSON file per graded run, written atomically.
+
+A record says what was graded (submission name, content hash, git commit), against which contracts (spec
+hashes), where (environment fingerprint, hardware profile), at which tier, and per check: outcome, points,
+duration, message and the numbers behind the verdict (max errors, metric vs threshold, latencies).
+``specs/result.schema.json`` is its JSON Schema (``visionbench spec schema --result``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import platform
+import subprocess
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["write_json_atomic", "json_safe", "build_record", "environment", "spec_hashes", "SCHEMA_VERSION"]
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.outcomes import Outcome
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckRecord",
+    "TopicRecord",
+    "Submission",
+    "Environment",
+    "ResultRecord",
+    "RecordError",
+    "build_record",
+    "load_record",
+    "write_json_atomic",
+    "json_safe",
+    "result_json_schema",
+]
+
+SCHEMA_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckRecord(_Record):
+    topic: str
+    check: str
+    kind: str
+    outcome: Outcome
+    points: float = Field(description="points earned")
+    max_points: float
+    duration_s: float
+    message: str = ""
+    numbers: dict[str, Any] = Field(default_factory=dict, description="max abs/rel error, metric vs threshold, latency vs budget, ...")
+    hidden: bool = False
+    items: int = Field(0, description="test items (parametrizations) behind the verdict")
+
+
+class TopicRecord(_Record):
+    topic: str
+    earned: float
+    possible: float
+    wall_s: float
+    checks: list[CheckRecord]
+
+
+class Submission(_Record):
+    name: str
+    path: str
+    content_sha256: str = Field(description="sha256 over the submission's Python files (paths and bytes)")
+    git_commit: str | None = None
+
+
+class Environment(_Record):
+    python: str
+    platform: str
+    torch: str
+    numpy: str
+    cpu: str
+    cpu_count: int | None
+    torch_threads: int
+    cuda: bool
+    profile: str = Field(description="hardware profile the budgets were checked against")
+
+
+class ResultRecord(_Record):
+    schema_version: Literal[1]
+    created: str
+    submission: Submission
+    tier: Literal["quick", "full"]
+    environment: Environment
+    spec_hashes: dict[str, str]
+    earned: float
+    possible: float
+    topics: list[TopicRecord]
+    artifacts: list[str] = Field(default_factory=list, description="pictures topics produced, relative to the record")
+
+
+class RecordError(Exception):
+    """A result file that cannot be read, is from an unsupported schema version, or does not validate."""
 
 
 def json_safe(value: Any) -> Any:
@@ -30,7 +121,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2, sort_keys=False, allow_nan=False, default=str)
+            json.dump(data, file, indent=2, allow_nan=False, default=str)
             file.write("\n")
             file.flush()
             os.fsync(file.fileno())
@@ -40,13 +131,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-SCHEMA_VERSION = 1
+def content_hash(root: Path) -> str:
+    """sha256 over the Python files below ``root``: relative paths and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
-def environment() -> dict[str, Any]:
+def git_commit(root: Path) -> str | None:
+    """HEAD of the git repository whose top level is ``root`` (a submission that is a repository), else None."""
+    command = ["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = completed.stdout.split()
+    if completed.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root.resolve():
+        return None
+    return lines[1]
+
+
+def environment(profile: str = "cpu-2core") -> Environment:
     """What the numbers in a record depend on: interpreter, libraries, CPU and threads."""
-    import platform
-
     import numpy
     import torch
 
@@ -55,38 +162,78 @@ def environment() -> dict[str, Any]:
     if cpuinfo.exists():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.is_available(),
-    }
+    return Environment(
+        python=platform.python_version(), platform=platform.platform(), torch=torch.__version__, numpy=numpy.__version__,
+        cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), cuda=torch.cuda.is_available(), profile=profile,
+    )  # fmt: skip
 
 
 def spec_hashes(topics: list[str]) -> dict[str, str]:
     """sha256 of each graded topic's spec file: a record says which contract it was graded against."""
-    import hashlib
-
     from harness.spec import spec_path
 
     return {topic: hashlib.sha256(spec_path(topic).read_bytes()).hexdigest() for topic in topics}
 
 
-def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: str | None = None) -> dict[str, Any]:
-    """The result record of one graded run (schema version :data:`SCHEMA_VERSION`)."""
-    from datetime import datetime, timezone
+def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: str | None = None) -> ResultRecord:
+    """The result record of one graded run (``impl``: an Implementation; ``scores``/``runs``: from ``grading.grade``)."""
+    from harness.spec import load_specs
 
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "submission": {"name": name or impl.name, "path": str(impl.root)},
-        "tier": tier,
-        "environment": environment(),
-        "spec_hashes": spec_hashes([run.topic for run in runs]),
-        "topic_wall_s": {run.topic: round(run.wall_s, 3) for run in runs},
-        **scores.as_dict(),
-    }
+    specs = load_specs()
+    wall = {run.topic: run.wall_s for run in runs}
+    topics = [
+        TopicRecord(
+            topic=topic.topic,
+            earned=topic.earned,
+            possible=topic.possible,
+            wall_s=round(wall.get(topic.topic, 0.0), 3),
+            checks=[
+                CheckRecord(
+                    topic=c.topic, check=c.check, kind=c.kind, outcome=Outcome(c.outcome), points=c.earned, max_points=c.points,
+                    duration_s=c.duration_s, message=c.message, numbers=json_safe(c.numbers), hidden=specs[c.topic].checks[c.check].hidden,
+                    items=c.items,
+                )  # fmt: skip
+                for c in topic.checks
+            ],
+        )
+        for topic in scores.topics
+    ]
+    return ResultRecord(
+        schema_version=SCHEMA_VERSION,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        submission=Submission(name=name or impl.name, path=str(impl.root), content_sha256=content_hash(impl.root), git_commit=git_commit(impl.root)),
+        tier=tier,  # type: ignore[arg-type]
+        environment=environment(),
+        spec_hashes=spec_hashes([run.topic for run in runs]),
+        earned=scores.earned,
+        possible=scores.possible,
+        topics=topics,
+    )
+
+
+def load_record(path: Path) -> ResultRecord:
+    """Read and validate a result file.
+
+    Raises:
+        RecordError: unreadable or not JSON, an unsupported ``schema_version``, or fields that do not validate.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise RecordError(f"{path}: not a readable JSON file ({error})") from None
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if version != SCHEMA_VERSION:
+        raise RecordError(f"{path}: schema_version {version!r} is not supported (this visionbench reads {SCHEMA_VERSION}); grade again")
+    try:
+        return ResultRecord.model_validate(raw)
+    except ValidationError as error:
+        items = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+        raise RecordError(f"{path}: {items}") from None
+
+
+def result_json_schema() -> dict[str, Any]:
+    """JSON Schema of a result record, committed as ``specs/result.schema.json``."""
+    schema = ResultRecord.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "visionbench result record"
+    return schema

@@ -70,7 +70,7 @@ def _combine(topic: TopicSpec, check_id: str, items: list[dict[str, Any]]) -> Ch
     outcome = Outcome(worst["outcome"])
     failing = sum(1 for item in items if item["outcome"] != Outcome.passed.value)
     message = worst["message"]
-    if failing > 1 or (failing == 1 and len(items) > 1):
+    if outcome is not Outcome.todo and len(items) > 1 and failing:
         message = f"{failing} of {len(items)} cases: {message}"
     return CheckResult(
         topic=topic.id,

@@ -113,6 +113,11 @@ class Check(_Strict):
     higher_is_better: bool = True
     reference_value: float | None = Field(default=None, description="What the reference reached when calibrated.")
     calibration: str | None = Field(default=None, description="Seeds, values and margin behind the threshold.")
+    regression_tolerance: Annotated[float | None, Field(ge=0)] = Field(
+        default=None,
+        description="How far the reference may move from its baseline before `visionbench regress` fails (metric units); "
+        "default: half the margin between reference_value and threshold.",
+    )
     budget: Budget | None = None
     hidden: bool = Field(default=False, description="Details shown to students only after grades are published.")
 
@@ -121,7 +126,8 @@ class Check(_Strict):
         if self.kind is CheckKind.oracle and self.oracle is None:
             raise ValueError("an oracle check names its oracle")
         if self.kind is CheckKind.metric:
-            missing = [f for f in ("task", "metric", "threshold", "reference_value", "calibration", "budget") if getattr(self, f) is None]
+            required = ("task", "metric", "threshold", "reference_value", "calibration", "budget")
+            missing = [f for f in required if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"a metric check needs {', '.join(missing)}")
         if self.kind is CheckKind.latency and (self.task is None or self.budget is None):
@@ -134,6 +140,15 @@ class Check(_Strict):
         if not self.tolerance or name not in self.tolerance:
             raise KeyError(f"the spec gives no tolerance for {name} (has: {sorted(self.tolerance or {})})")
         return self.tolerance[name]
+
+    @property
+    def regression_allowance(self) -> float | None:
+        """``regression_tolerance``, or half the calibrated margin between reference value and threshold."""
+        if self.regression_tolerance is not None:
+            return self.regression_tolerance
+        if self.reference_value is None or self.threshold is None:
+            return None
+        return abs(self.reference_value - self.threshold) / 2
 
     def passes(self, value: float) -> bool:
         """Whether a metric value reaches the threshold."""

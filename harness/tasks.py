@@ -16,9 +16,10 @@ import torch
 from harness.datasets import load_split, registry, secret_seed
 from harness.metrics import METRICS
 from harness.outcomes import CheckFailure, CheckTimeout
-from harness.spec import TopicSpec
+from harness import measurements
+from harness.spec import Check, TopicSpec
 
-__all__ = ["TaskResult", "TrainedTask", "to_model_inputs", "train_and_predict", "run_metric_task", "BUDGET_GRACE"]
+__all__ = ["TaskResult", "TrainedTask", "to_model_inputs", "train_and_predict", "run_metric_task", "assert_reaches_threshold", "BUDGET_GRACE"]
 
 BUDGET_GRACE = 1.10  # training may overrun its budget by 10% (clock granularity, one last step) before it times out
 
@@ -115,4 +116,31 @@ def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0)
     value = METRICS[check.metric](trained.outputs, hidden)
     if not np.isfinite(value):
         raise CheckFailure(f"{check.metric} is {value}")
-    return TaskResult(check.metric, value, trained.train_s, trained.predict_s, trained.seed)
+    result = TaskResult(check.metric, value, trained.train_s, trained.predict_s, trained.seed)
+    measurements.record(
+        metric=check.metric, value=value, threshold=check.threshold, reference_value=check.reference_value,
+        train_s=round(trained.train_s, 3), predict_s=round(trained.predict_s, 3), seed=trained.seed,
+    )  # fmt: skip
+    return result
+
+
+def assert_reaches_threshold(result: TaskResult, check: Check, what: str) -> None:
+    """Fail unless the metric reaches the check's threshold; the message gives value, threshold and reference.
+
+    Args:
+        result: from :func:`run_metric_task`.
+        check: the metric check (``spec_check``).
+        what: where the value was measured, e.g. "on the hidden digits32 test split".
+
+    Raises:
+        CheckFailure: the value is on the wrong side of the threshold.
+    """
+    if check.passes(result.value):
+        return
+    side = "below" if check.higher_is_better else "above"
+    budget = f" of {check.budget.train_s:g} s" if check.budget and check.budget.train_s else ""
+    raise CheckFailure(
+        f"{result.metric} {result.value:.4f} {what} is {side} the threshold {check.threshold:g} "
+        f"(the reference reached {check.reference_value:g}; trained {result.train_s:.1f} s{budget})",
+        {"value": result.value, "threshold": check.threshold, "reference_value": check.reference_value, "train_s": result.train_s},
+    )

@@ -16,9 +16,9 @@ import pytest
 from harness.autograd import gradcheck_or_fail, gradients
 from harness.compare import as_numpy, assert_close
 from harness.outcomes import CheckFailure, ForbiddenCall
-from harness.tasks import TaskResult, run_metric_task
+from harness.tasks import TaskResult, assert_reaches_threshold, run_metric_task
 
-__all__ = ["check", "assert_close", "as_numpy", "CheckFailure", "ForbiddenCall", "run_metric_task", "TaskResult", "CHECK_MARKER", "gradients", "gradcheck_or_fail"]
+__all__ = ["check", "assert_close", "as_numpy", "CheckFailure", "ForbiddenCall", "run_metric_task", "assert_reaches_threshold", "TaskResult", "CHECK_MARKER", "gradients", "gradcheck_or_fail"]
 
 CHECK_MARKER = "visionbench_check"
 F = TypeVar("F", bound=Callable[..., object])

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.classification import accuracy
+from harness.metrics.detection import coco_map, coco_map50
+from harness.metrics.segmentation import miou, pixel_accuracy
 
 __all__ = ["METRICS", "Metric"]
 
@@ -20,4 +22,8 @@ Metric = Callable[[Any, dict[str, np.ndarray]], float]
 
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
+    "coco_map": coco_map,
+    "coco_map50": coco_map50,
+    "miou": miou,
+    "pixel_accuracy": pixel_accuracy,
 }

@@ -7,6 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.records import load_record, result_json_schema
 from harness.spec import json_schema, load_specs
 
 runner = CliRunner()
@@ -25,6 +26,8 @@ def test_spec_check_and_schema():
     assert "specs, implementations and tests agree" in check.output
     schema = runner.invoke(app, ["spec", "schema"])
     assert schema.exit_code == 0 and json.loads(schema.output) == json_schema()
+    result_schema = runner.invoke(app, ["spec", "schema", "--result"])
+    assert result_schema.exit_code == 0 and json.loads(result_schema.output) == result_json_schema()
 
 
 def test_usage_errors_exit_2():
@@ -43,7 +46,7 @@ def test_grade_writes_a_record(tmp_path):
     out = tmp_path / "results" / "reference.json"
     result = runner.invoke(app, ["grade", "reference", "--topics", "convolution", "--tier", "quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    record = json.loads(out.read_text())
-    assert record["schema_version"] == 1 and record["submission"]["name"] == "reference"
-    assert record["earned"] == record["possible"] > 0
-    assert [t["topic"] for t in record["topics"]] == ["convolution"] and "convolution" in record["spec_hashes"]
+    record = load_record(out)
+    assert record.schema_version == 1 and record.submission.name == "reference" and record.submission.git_commit is None
+    assert record.earned == record.possible > 0
+    assert [t.topic for t in record.topics] == ["convolution"] and "convolution" in record.spec_hashes

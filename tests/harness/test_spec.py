@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.paths import SPECS_DIR
+from harness.records import result_json_schema
 from harness.spec import CheckKind, SpecError, json_schema, load_spec, load_specs
 
 MINIMAL = """\
@@ -60,7 +61,7 @@ def test_invalid_yaml_reports_line(tmp_path):
         (("kind: oracle", "kind: vibes"), r"checks.double_doubles.kind"),
         (('signature: "(x, factor=2)"', 'signature: "(x, factor=two)"'), r"not a literal"),
         (("    oracle: operator.mul\n", ""), r"names its oracle"),
-        (("kind: oracle", "kind: metric"), r"a metric check needs task, metric, threshold"),
+        (("kind: oracle", "kind: metric"), r"a metric check needs task, metric, threshold, reference_value, calibration, budget"),
         (("idea: An idea.\n", ""), r"idea: Field required"),
         (("idea: An idea.", "idea: An idea.\nextra: 1"), r"extra: Extra inputs are not permitted"),
     ],
@@ -76,9 +77,11 @@ def test_file_name_must_match_number_and_id(tmp_path):
         load_spec(write(tmp_path, MINIMAL, name="08_demo.yaml"))
 
 
-def test_committed_schema_is_current():
+def test_committed_schemas_are_current():
     committed = json.loads((SPECS_DIR / "schema.json").read_text())
     assert committed == json_schema(), "specs/schema.json is stale: run `visionbench spec schema --out specs/schema.json`"
+    committed = json.loads((SPECS_DIR / "result.schema.json").read_text())
+    assert committed == result_json_schema(), "stale: run `visionbench spec schema --result --out specs/result.schema.json`"
 
 
 def test_repository_specs_load_in_curriculum_order():

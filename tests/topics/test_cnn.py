@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models.resnet import conv1x1
 
 from harness.strategies import seeds
-from harness.testing import CheckFailure, ForbiddenCall, assert_close, check, gradcheck_or_fail, run_metric_task
+from harness.testing import CheckFailure, ForbiddenCall, assert_close, assert_reaches_threshold, check, gradcheck_or_fail, run_metric_task
 
 # LeNet-5 as TOPICS.md defines it (tanh, parameter-free average pooling, biases everywhere) has, for 10 classes,
 # 156 + 2,416 (conv1, conv2) + 48,120 + 10,164 + 850 (fc1, fc2, fc3) = 61,706 parameters: a fact of the contract,
@@ -429,14 +429,4 @@ def test_count_parameters_matches_torch(impl, case, trainable_only):
 @check("lenet_digits_accuracy")
 def test_lenet_digits_accuracy(impl, spec, spec_check):
     result = run_metric_task(impl, spec, "lenet_digits_accuracy", seed=0)
-    if not spec_check.passes(result.value):
-        raise CheckFailure(
-            f"accuracy {result.value:.4f} on the hidden digits32 test split is below the threshold {spec_check.threshold:g} "
-            f"(the reference reached {spec_check.reference_value:g}; trained {result.train_s:.1f} s of {spec_check.budget.train_s:g} s)",
-            {
-                "value": result.value,
-                "threshold": spec_check.threshold,
-                "reference_value": spec_check.reference_value,
-                "train_s": result.train_s,
-            },
-        )
+    assert_reaches_threshold(result, spec_check, "on the hidden digits32 test split")
