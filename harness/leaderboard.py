@@ -14,6 +14,7 @@ software metadata).
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -132,9 +133,14 @@ def load_results(results_dir: Path) -> tuple[list[LoadedRecord], list[str]]:
     records, warnings = [], []
     for path in sorted(Path(results_dir).glob(RESULTS_PATTERN)):
         try:
-            records.append(LoadedRecord(path, load_record(path)))
+            record = load_record(path)
+            _created(record)
         except RecordError as error:
             warnings.append(f"skipped {error}")
+        except ValueError:
+            warnings.append(f"skipped {path}: created {record.created!r} is not an ISO 8601 time")
+        else:
+            records.append(LoadedRecord(path, record))
     return records, warnings
 
 
@@ -143,14 +149,20 @@ def headlines(topics: Iterable[str], specs: dict[str, TopicSpec]) -> dict[str, H
     result = {}
     for topic in topics:
         checks = specs[topic].checks if topic in specs else {}
-        metric = next(((cid, c) for cid, c in checks.items() if c.kind is CheckKind.metric), None)
-        latency = next((cid for cid, c in checks.items() if c.kind is CheckKind.latency), None)
-        speed_check, speed_field = (latency, "p50_ms") if latency else (metric[0], "predict_s") if metric else (None, None)
+        metric_check = next((check_id for check_id, check in checks.items() if check.kind is CheckKind.metric), None)
+        latency_check = next((check_id for check_id, check in checks.items() if check.kind is CheckKind.latency), None)
+        if latency_check is not None:
+            speed_check, speed_field = latency_check, "p50_ms"
+        elif metric_check is not None:
+            speed_check, speed_field = metric_check, "predict_s"
+        else:
+            speed_check, speed_field = None, None
+        metric = checks[metric_check] if metric_check is not None else None
         result[topic] = Headline(
             topic=topic,
-            metric_check=metric[0] if metric else None,
-            metric=metric[1].metric if metric else None,
-            higher_is_better=metric[1].higher_is_better if metric else True,
+            metric_check=metric_check,
+            metric=metric.metric if metric else None,
+            higher_is_better=metric.higher_is_better if metric else True,
             speed_check=speed_check,
             speed_field=speed_field,
         )
@@ -165,7 +177,7 @@ def _number(value: object) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    return number if number == number and abs(number) != float("inf") else None
+    return number if math.isfinite(number) else None
 
 
 def _cell(record: ResultRecord, headline: Headline) -> TopicCell:
@@ -178,10 +190,11 @@ def _cell(record: ResultRecord, headline: Headline) -> TopicCell:
     return TopicCell(topic.earned, topic.possible, value, speed)
 
 
-def _row(loaded: LoadedRecord, heads: dict[str, Headline], rank_number: int = 0) -> Row:
+def _row(loaded: LoadedRecord, heads: dict[str, Headline]) -> Row:
+    """A record's row, unranked (rank 0)."""
     record = loaded.record
     return Row(
-        rank=rank_number,
+        rank=0,
         name=record.submission.name,
         created=record.created,
         source=loaded.path.name,
@@ -195,7 +208,7 @@ def _missing_last(value: float | None) -> tuple[int, float]:
     return (1, 0.0) if value is None else (0, value)
 
 
-def _merit(row: Row, heads: dict[str, Headline]) -> tuple:
+def _merit(row: Row, heads: dict[str, Headline]) -> tuple[float | tuple[int, float], ...]:
     """Sort key, best first: total points, then headline metrics, then speed (missing numbers sort last)."""
     metrics = [
         _missing_last(None if cell.value is None else (-cell.value if heads[topic].higher_is_better else cell.value))
@@ -234,7 +247,10 @@ def collapse(records: list[LoadedRecord], *, best: bool = False, specs: dict[str
 
 
 def rank(records: list[LoadedRecord], *, best: bool = False, specs: dict[str, TopicSpec] | None = None) -> Leaderboard:
-    """Rank records (already collapsed): best first; rows that tie on every criterion share a rank, ordered by name."""
+    """Rank records (already collapsed): best first; rows that tie on every criterion share a rank, ordered by name.
+
+    ``best`` only labels the board (each submission's best run rather than its latest, see :func:`collapse`).
+    """
     specs = load_specs() if specs is None else specs
     topics = _topics(records, specs)
     heads = headlines(topics, specs)
@@ -269,7 +285,8 @@ def _markdown_text(text: str) -> str:
 
 def render_markdown(board: Leaderboard) -> str:
     """The board as a Markdown document: one table, one row per submission."""
-    header = ["rank", "name", "total"] + board.topics + [f"{t}: {board.headlines[t].metric} {_arrow(board.headlines[t])}" for t in board.metric_topics]
+    metrics = [f"{topic}: {board.headlines[topic].metric} {_arrow(board.headlines[topic])}" for topic in board.metric_topics]
+    header = ["rank", "name", "total", *board.topics, *metrics]
     align = ["---:", "---", "---:"] + ["---:"] * (len(header) - 3)
     lines = [
         "# visionbench leaderboard",
@@ -308,17 +325,24 @@ def _columns(board: Leaderboard) -> list[_Column]:
     return columns
 
 
-def _fraction(earned: float | None, possible: float | None) -> str:
-    return "" if earned is None or not possible else repr(earned / possible)
+def _sort_value(value: float | None) -> str:
+    """A cell's data-value: the exact number, or empty (sorts last) when there is none."""
+    return "" if value is None else repr(value)
+
+
+def _topic_cell(cell: TopicCell) -> tuple[str, str]:
+    fraction = None if cell.earned is None or not cell.possible else cell.earned / cell.possible
+    return _sort_value(fraction), _score(cell.earned, cell.possible)
 
 
 def _cells(row: Row, board: Leaderboard) -> list[tuple[str, str]]:
     """(sort value, shown text) for each column of :func:`_columns`; an empty sort value sorts last."""
     cells = [(str(row.rank), str(row.rank)), (row.name, _display_name(row)), (repr(row.earned), _score(row.earned, row.possible))]
-    cells += [(_fraction(row.cells[t].earned, row.cells[t].possible), _score(row.cells[t].earned, row.cells[t].possible)) for t in board.topics]
-    cells += [("" if row.cells[t].value is None else repr(row.cells[t].value), _metric(row.cells[t].value)) for t in board.metric_topics]
-    cells += [("" if row.cells[t].speed is None else repr(row.cells[t].speed), _MISSING if row.cells[t].speed is None else f"{row.cells[t].speed:.3g}")
-              for t in board.speed_topics]  # fmt: skip
+    cells += [_topic_cell(row.cells[topic]) for topic in board.topics]
+    cells += [(_sort_value(row.cells[topic].value), _metric(row.cells[topic].value)) for topic in board.metric_topics]
+    for topic in board.speed_topics:
+        speed = row.cells[topic].speed
+        cells.append((_sort_value(speed), _MISSING if speed is None else f"{speed:.3g}"))
     return cells
 
 
@@ -332,14 +356,16 @@ def _table(board: Leaderboard) -> str:
     for row in board.rows:
         attributes = f' class="baseline" data-baseline="true"' if row.baseline else ' data-baseline="false"'
         cells = "".join(f'<td data-value="{html.escape(value)}">{html.escape(text)}</td>' for value, text in _cells(row, board))
-        body.append(f'<tr data-name="{html.escape(row.name)}"{attributes} title="{html.escape(row.source)}, graded {html.escape(row.created)}">{cells}</tr>')
+        title = html.escape(f"{row.source}, graded {row.created}")
+        body.append(f'<tr data-name="{html.escape(row.name)}"{attributes} title="{title}">{cells}</tr>')
     return f'<table id="leaderboard">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody>\n</table>"
 
 
 def _figure(title: str, png: bytes | None, empty: str) -> str:
     if png is None:
         return f"<figure><figcaption>{html.escape(title)}</figcaption><p class=\"empty\">{html.escape(empty)}</p></figure>"
-    return f'<figure><img alt="{html.escape(title)}" src="{data_uri(png, "image/png")}"><figcaption>{html.escape(title)}</figcaption></figure>'
+    image = f'<img alt="{html.escape(title)}" src="{data_uri(png, "image/png")}">'
+    return f"<figure>{image}<figcaption>{html.escape(title)}</figcaption></figure>"
 
 
 def render_html(board: Leaderboard) -> str:

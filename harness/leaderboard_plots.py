@@ -18,7 +18,12 @@ __all__ = ["FIGURE_WIDTH_IN", "FIGURE_HEIGHT_IN", "DPI", "topic_scores_png", "me
 FIGURE_WIDTH_IN = 9.0
 FIGURE_HEIGHT_IN = 4.0
 DPI = 100
-BASELINE_COLOR = "#b8860b"
+LABEL_STEP_PT = 10  # vertical offset between labels of points that coincide
+
+
+def _color(index: int) -> str:
+    """The colour of the row at ``index`` in board order: the same in both plots."""
+    return f"C{index % 10}"
 
 
 def _figure(width_in: float = FIGURE_WIDTH_IN, height_in: float = FIGURE_HEIGHT_IN) -> Figure:
@@ -48,7 +53,7 @@ def topic_scores_png(board: Leaderboard) -> bytes | None:
         heights = [100 * c.earned / c.possible if c.earned is not None and c.possible else 0.0 for c in cells]
         positions = [topic_index + (index - (len(board.rows) - 1) / 2) * width for topic_index in range(len(board.topics))]
         label = f"{row.name} (baseline)" if row.baseline else row.name
-        axes.bar(positions, heights, width, label=label, hatch="//" if row.baseline else None)
+        axes.bar(positions, heights, width, label=label, color=_color(index), hatch="//" if row.baseline else None)
     axes.set_xticks(range(len(board.topics)), board.topics)
     axes.set_ylim(0, 105)
     axes.set_ylabel("score (% of points)")
@@ -57,7 +62,8 @@ def topic_scores_png(board: Leaderboard) -> bytes | None:
 
 
 def metric_vs_speed_png(board: Leaderboard) -> bytes | None:
-    """One panel per topic with a headline metric: metric against the topic's speed measure, a labelled point per row.
+    """One panel per topic with a headline metric: metric against the topic's speed measure, a labelled point per row
+    (the baseline a diamond).
 
     None when no topic has a headline metric.
     """
@@ -68,13 +74,16 @@ def metric_vs_speed_png(board: Leaderboard) -> bytes | None:
     for index, topic in enumerate(topics, start=1):
         head = board.headlines[topic]
         axes = figure.add_subplot(1, len(topics), index)
-        for row in board.rows:
+        labelled: dict[tuple[float, float], int] = {}
+        for row_index, row in enumerate(board.rows):
             cell = row.cells[topic]
             if cell.value is None or cell.speed is None:
                 continue
-            color = BASELINE_COLOR if row.baseline else None
-            axes.scatter([cell.speed], [cell.value], marker="D" if row.baseline else "o", color=color)
-            axes.annotate(row.name, (cell.speed, cell.value), textcoords="offset points", xytext=(5, 5), fontsize="small")
+            point = (cell.speed, cell.value)
+            axes.scatter([cell.speed], [cell.value], marker="D" if row.baseline else "o", color=_color(row_index))
+            offset = LABEL_STEP_PT * labelled.get(point, 0)
+            labelled[point] = labelled.get(point, 0) + 1
+            axes.annotate(row.name, point, textcoords="offset points", xytext=(5, 5 + offset), fontsize="small")
         axes.set_title(topic)
         axes.set_xlabel(head.speed_label)
         axes.set_ylabel(f"{head.metric} ({'higher' if head.higher_is_better else 'lower'} is better)")

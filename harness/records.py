@@ -120,6 +120,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, 0o644)  # mkstemp's 0600 would make records unreadable to others on a shared machine
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(data, file, indent=2, allow_nan=False, default=str)
             file.write("\n")

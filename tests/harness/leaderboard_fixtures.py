@@ -33,7 +33,9 @@ def _spec(topic: str, number: int, metric: str, higher_is_better: bool, latency:
         ),  # fmt: skip
     }
     if latency:
-        checks["speed"] = Check(kind="latency", points=LATENCY_POINTS, description="latency", uses=["predict"], task="task", budget=Budget(p50_ms=5))
+        checks["speed"] = Check(
+            kind="latency", points=LATENCY_POINTS, description="latency", uses=["predict"], task="task", budget=Budget(p50_ms=5)
+        )
     task = Task(train="train", predict="predict", dataset="digits32", outputs="labels")
     return TopicSpec(id=topic, number=number, title=topic, idea="made up", interfaces=interfaces, tasks={"task": task}, checks=checks)
 
@@ -43,31 +45,40 @@ def specs() -> dict[str, TopicSpec]:
     return {"alpha": _spec("alpha", 1, "accuracy", True, latency=False), "beta": _spec("beta", 2, "error", False, latency=True)}
 
 
-def _check(topic: str, check: str, kind: str, max_points: float, passed: bool, message: str = "", numbers: dict | None = None) -> CheckRecord:
+def _check(
+    topic: str, check: str, kind: str, max_points: float, passed: bool, message: str = "", numbers: dict | None = None
+) -> CheckRecord:
     return CheckRecord(
         topic=topic, check=check, kind=kind, outcome="passed" if passed else "failed", points=max_points if passed else 0.0,
         max_points=max_points, duration_s=0.5, message=message, numbers=numbers or {}, items=1,
     )  # fmt: skip
 
 
-def topic_record(topic: str, *, shape: bool = True, value: float | None = None, speed: float | None = None, message: str = "") -> TopicRecord:
+def topic_record(
+    topic: str, *, shape: bool = True, value: float | None = None, speed: float | None = None, message: str = ""
+) -> TopicRecord:
     """One topic of a record: ``shape`` passed or not; metric ``value`` (passing when given) and ``speed``."""
     checks = [_check(topic, "shape", "property", SHAPE_POINTS, shape, "" if shape else message or "wrong shape", {"expected": [2, 3]})]
     metric_numbers: dict[str, Any] = {} if value is None else {"value": value}
     if topic == "alpha" and speed is not None:
         metric_numbers["predict_s"] = speed
-    checks.append(_check(topic, "score", "metric", METRIC_POINTS, value is not None, "" if value is not None else "not trained", metric_numbers))
+    metric_message = "" if value is not None else "not trained"
+    checks.append(_check(topic, "score", "metric", METRIC_POINTS, value is not None, metric_message, metric_numbers))
     if topic == "beta":
-        checks.append(_check(topic, "speed", "latency", LATENCY_POINTS, speed is not None, numbers={} if speed is None else {"p50_ms": speed}))
+        latency_numbers = {} if speed is None else {"p50_ms": speed}
+        checks.append(_check(topic, "speed", "latency", LATENCY_POINTS, speed is not None, numbers=latency_numbers))
     earned = sum(c.points for c in checks)
     return TopicRecord(topic=topic, earned=earned, possible=sum(c.max_points for c in checks), wall_s=1.0, checks=checks)
 
 
 def record(name: str, topics: list[TopicRecord], *, created: str = CREATED, artifacts: list[str] | None = None) -> ResultRecord:
     """A complete result record of ``topics``."""
-    environment = Environment(python="3.11", platform="linux", torch="2", numpy="2", cpu="cpu", cpu_count=2, torch_threads=2, cuda=False, profile="cpu-2core")
+    environment = Environment(
+        python="3.11", platform="linux", torch="2", numpy="2", cpu="cpu", cpu_count=2, torch_threads=2, cuda=False, profile="cpu-2core"
+    )
     return ResultRecord(
-        schema_version=SCHEMA_VERSION, created=created, submission=Submission(name=name, path=f"/submissions/{name}", content_sha256="0" * 64),
+        schema_version=SCHEMA_VERSION, created=created,
+        submission=Submission(name=name, path=f"/submissions/{name}", content_sha256="0" * 64),
         tier="full", environment=environment, spec_hashes={t.topic: "0" * 64 for t in topics}, earned=sum(t.earned for t in topics),
         possible=sum(t.possible for t in topics), topics=topics, artifacts=artifacts or [],
     )  # fmt: skip

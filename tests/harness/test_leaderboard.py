@@ -80,13 +80,15 @@ def test_load_results_skips_corrupt_files_and_other_schema_versions_with_a_warni
     (tmp_path / "corrupt.json").write_text("{not json", encoding="utf-8")
     old = record("old", [topic_record("alpha", value=0.9)]).model_dump(mode="json") | {"schema_version": 0}
     (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    write(tmp_path / "undated.json", record("undated", [topic_record("alpha", value=0.9)], created="yesterday"))
     (tmp_path / "notes.txt").write_text("not a record", encoding="utf-8")
     records, warnings = load_results(tmp_path)
     assert [item.record.submission.name for item in records] == ["good"]
-    assert len(warnings) == 2
-    corrupt, schema = warnings
+    assert len(warnings) == 3
+    corrupt, schema, undated = warnings
     assert "corrupt.json" in corrupt and "not a readable JSON file" in corrupt
     assert "old.json" in schema and "schema_version 0 is not supported" in schema
+    assert "undated.json" in undated and "'yesterday' is not an ISO 8601 time" in undated
 
 
 def test_markdown_table_has_ranks_scores_metrics_and_the_baseline_marker():
@@ -101,7 +103,8 @@ def test_markdown_table_has_ranks_scores_metrics_and_the_baseline_marker():
 
 
 def test_markdown_escapes_names_and_shows_missing_topics():
-    board = rank(_loaded(record("a|b <c>", [topic_record("alpha", value=0.9)]), record("d", [topic_record("beta", value=0.1)])), specs=specs())
+    records = [record("a|b <c>", [topic_record("alpha", value=0.9)]), record("d", [topic_record("beta", value=0.1)])]
+    board = rank(_loaded(*records), specs=specs())
     rows = [line for line in render_markdown(board).splitlines() if line.startswith("| 1") or line.startswith("| 2")]
     assert "a\\|b &lt;c&gt;" in rows[0] or "a\\|b &lt;c&gt;" in rows[1]
     assert all("—" in row for row in rows)
@@ -110,7 +113,8 @@ def test_markdown_escapes_names_and_shows_missing_topics():
 def test_html_marks_the_baseline_escapes_names_and_is_self_contained():
     records = board_records() + [record("<script>&", [topic_record("alpha", shape=False)])]
     page = render_html(rank(_loaded(*records), specs=specs()))
-    assert re.search(r'<tr data-name="reference" class="baseline" data-baseline="true"[^>]*><td[^>]*>1</td><td[^>]*>' + BASELINE_MARKER, page)
+    baseline_row = r'<tr data-name="reference" class="baseline" data-baseline="true"[^>]*><td[^>]*>1</td><td[^>]*>'
+    assert re.search(baseline_row + BASELINE_MARKER, page)
     assert 'data-name="&lt;script&gt;&amp;"' in page and "<script>&" not in page
     assert page.count("data:image/png;base64,") == 2
     assert not re.search(r'(src|href)="(https?:)?//', page)

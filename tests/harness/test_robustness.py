@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from harness.grading import run_topic
+from harness.leaderboard import build
 from harness.loader import resolve_implementation
 from harness.paths import REFERENCE_DIR, STUDENT_DIR
 from harness.records import load_record
@@ -34,7 +35,7 @@ def test_a_hang_or_exit_costs_only_its_check(tmp_path, monkeypatch, body, outcom
         assert run.items == [] and run.problem is not None and "exited with code 0" in run.problem[1]
 
 
-def test_eight_concurrent_graders_write_eight_valid_records(tmp_path):
+def test_eight_concurrent_graders_write_eight_valid_records_and_rank_as_eight_rows(tmp_path):
     results = tmp_path / "results"
     command = [sys.executable, "-m", "harness.cli", "grade", str(STUDENT_DIR), "--topics", "convolution", "--tier", "quick"]
     processes = [
@@ -46,3 +47,5 @@ def test_eight_concurrent_graders_write_eight_valid_records(tmp_path):
     records = [load_record(path) for path in sorted(results.glob("*.json"))]
     assert sorted(r.submission.name for r in records) == [f"student-{i}" for i in range(8)]
     assert not list(results.glob(".*.tmp")), "temporary files left behind"
+    built = build(results, tmp_path / "board")
+    assert built.warnings == [] and len(built.board.rows) == 8
