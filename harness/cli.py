@@ -190,18 +190,26 @@ def regress_command(
     topics: Annotated[str | None, typer.Option("--topics", help="comma-separated topic ids (default: all)")] = None,
     update: Annotated[bool, typer.Option("--update", help="rewrite the baseline from this run")] = False,
     baseline: Annotated[Path, typer.Option("--baseline", help="baseline file")] = BASELINE_FILE,
+    from_record: Annotated[Path | None, typer.Option("--record", help="compare this result record instead of grading again")] = None,
 ) -> None:
     """Grade the reference (full tier) and compare its metrics with the baseline; exit 1 on any regression."""
+    from harness.records import RecordError, load_record
     from harness.regress import compare, load_baseline, write_baseline
 
     specs = _specs()
-    chosen = [t.strip() for t in topics.split(",")] if topics else list(specs)
-    implementation = _implementation(impl)
-    with console.status(f"grading {implementation.name} for regressions"):
-        scores, runs = grade(implementation, chosen, tier="full")
-        record = build_record(implementation, scores, runs, tier="full")
+    if from_record is not None:
+        try:
+            record = load_record(from_record)
+        except RecordError as error:
+            raise _fail(str(error)) from None
+    else:
+        chosen = [t.strip() for t in topics.split(",")] if topics else list(specs)
+        implementation = _implementation(impl)
+        with console.status(f"grading {implementation.name} for regressions"):
+            scores, runs = grade(implementation, chosen, tier="full")
+            record = build_record(implementation, scores, runs, tier="full")
     comparisons = compare(record, load_baseline(baseline))
-    table = Table(title=f"{implementation.name} against {baseline.name}", title_justify="left")
+    table = Table(title=f"{record.submission.name} against {baseline.name}", title_justify="left")
     for column in ("check", "outcome", "value", "baseline", "tolerance", "verdict"):
         table.add_column(column)
     for c in comparisons:
@@ -221,32 +229,35 @@ def regress_command(
 @app.command("calibrate")
 def calibrate_command(
     topic: Annotated[str, typer.Argument(help="topic id")],
-    check_id: Annotated[str, typer.Argument(help="a metric check of the topic")],
+    check_ids: Annotated[str, typer.Argument(help="metric checks of the topic, comma-separated (one training per seed)")],
     seeds: Annotated[str, typer.Option("--seeds", help="comma-separated task seeds")] = "0,1,2",
     impl: ImplOption = "reference",
 ) -> None:
-    """Run a metric task over several seeds: the values and times a spec's threshold is calibrated from."""
+    """Run metric tasks over several seeds: the values and times a spec's thresholds are calibrated from."""
     from harness.graded import GradedModule
     from harness.loader import load_topic
     from harness.tasks import run_metric_task
 
     specs = _specs()
-    if topic not in specs or check_id not in specs[topic].checks or specs[topic].checks[check_id].kind.value != "metric":
-        raise _fail(f"{topic}.{check_id} is not a metric check")
-    check = specs[topic].checks[check_id]
+    chosen = [c.strip() for c in check_ids.split(",")]
+    if topic not in specs or any(specs[topic].checks.get(c) is None or specs[topic].checks[c].kind.value != "metric" for c in chosen):
+        raise _fail(f"{topic}: {check_ids} are not all metric checks of the topic")
+    checks = [specs[topic].checks[c] for c in chosen]
     module = GradedModule(load_topic(_implementation(impl), topic), specs[topic])
-    table = Table(title=f"{topic}.{check_id} ({impl})", title_justify="left")
-    for column in ("seed", check.metric or "value", "train s", "predict s"):
+    table = Table(title=f"{topic} ({impl})", title_justify="left")
+    for column in ("seed", *(f"{c}: {k.metric}" for c, k in zip(chosen, checks)), "train s", "predict s"):
         table.add_column(column, justify="right")
-    values = []
+    values: dict[str, list[float]] = {c: [] for c in chosen}
     for seed in (int(s) for s in seeds.split(",")):
         with console.status(f"seed {seed}"):
-            result = run_metric_task(module, specs[topic], check_id, seed=seed)
-        values.append(result.value)
-        table.add_row(str(seed), f"{result.value:.4f}", f"{result.train_s:.1f}", f"{result.predict_s:.2f}")
+            results = [run_metric_task(module, specs[topic], c, seed=seed) for c in chosen]
+        for c, result in zip(chosen, results):
+            values[c].append(result.value)
+        table.add_row(str(seed), *(f"{r.value:.4f}" for r in results), f"{results[0].train_s:.1f}", f"{results[0].predict_s:.2f}")
     console.print(table)
-    console.print(f"mean {sum(values) / len(values):.4f}, worst {min(values) if check.higher_is_better else max(values):.4f}; "
-                  f"the spec has threshold {check.threshold}, reference_value {check.reference_value}")
+    for c, check in zip(chosen, checks):
+        worst = min(values[c]) if check.higher_is_better else max(values[c])
+        console.print(f"{c}: mean {sum(values[c]) / len(values[c]):.4f}, worst {worst:.4f}; spec threshold {check.threshold}, reference_value {check.reference_value}")
 
 
 @app.command("stub")

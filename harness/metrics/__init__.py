@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.metrics.calibration import accuracy_from_probs, ece
 from harness.metrics.classification import accuracy
 from harness.metrics.detection import coco_map, coco_map50
 from harness.metrics.segmentation import miou, pixel_accuracy
@@ -22,6 +23,8 @@ Metric = Callable[[Any, dict[str, np.ndarray]], float]
 
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
+    "accuracy_from_probs": accuracy_from_probs,
+    "ece": ece,
     "coco_map": coco_map,
     "coco_map50": coco_map50,
     "miou": miou,

@@ -29,7 +29,8 @@ from harness.outcomes import CheckFailure
 __all__ = ["BACKENDS", "detection_predictions", "coco_detection_metrics", "coco_map", "coco_map50"]
 
 BACKENDS = ("faster_coco_eval", "pycocotools")
-"""COCOeval implementations, fastest first; both give the same numbers (tests/harness/test_metrics_detection.py)."""
+"""COCOeval implementations, fastest first; they agree to 1e-12 (pycocotools adds np.spacing(1) to precision
+denominators, faster-coco-eval does not; see tests/harness/test_metrics_detection.py)."""
 
 _STAT_NAMES = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "mar1", "mar10", "mar100", "mar_small", "mar_medium", "mar_large")
 _MAX_LABEL = 2**31 - 2  # category id = label + 1 must fit COCO's int32 ids

@@ -102,10 +102,9 @@ def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
     """An input with the same 2x2 max-pool as ``x`` (stride 2, rounding down) but different values elsewhere."""
     pooled = F.max_pool2d(x, 2)  # (N, C, H // 2, W // 2)
     twin = pooled.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # every window filled with its maximum
-    twin = twin - 1.0 * (torch.rand(twin.shape, generator=torch.Generator().manual_seed(0)) < 0.5)  # lower some
-    twin = torch.maximum(twin, pooled.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3) - 1)
-    twin[..., ::2, ::2] = pooled  # each window keeps its maximum at its top-left pixel
-    out = x.clone() - 3.0  # rows and columns past the last whole window: anything
+    twin = twin - torch.rand(twin.shape, generator=torch.Generator().manual_seed(0), dtype=twin.dtype)  # all below it
+    twin[..., ::2, ::2] = pooled  # each window keeps its maximum, at its top-left pixel
+    out = x.clone() - 3.0  # rows and columns past the last whole window are never pooled: anything goes there
     out[..., : twin.shape[2], : twin.shape[3]] = twin
     return out
 
@@ -197,10 +196,17 @@ def test_dice_loss_perfect_prediction_is_zero(impl, spec_check, batch, num_class
     tolerance = spec_check.tolerance_for(torch.float64)
     if not abs(float(loss)) <= tolerance.atol:
         raise CheckFailure(f"dice_loss of a perfect, confident prediction is {float(loss):.3g}, expected 0", {"loss": float(loss)})
-    wrong = 50 * F.one_hot((target + 1) % num_classes, num_classes).permute(0, 3, 1, 2).double()
+    shifted = (target + 1) % num_classes
+    wrong = 50 * F.one_hot(shifted, num_classes).permute(0, 3, 1, 2).double()
     wrong_loss = float(impl.dice_loss(wrong, target))
-    if not wrong_loss >= 0.5:
-        raise CheckFailure(f"dice_loss of a confident prediction wrong at every pixel is {wrong_loss:.3g}, expected >= 0.5", {"loss": wrong_loss})
+    # No pixel is right, so every intersection is 0: dice_c = 1 / (predicted_c + true_c + 1) with smooth 1.
+    counts = torch.bincount(shifted.flatten(), minlength=num_classes) + torch.bincount(target.flatten(), minlength=num_classes)
+    expected = 1 - float((1 / (counts.double() + 1)).mean())
+    if not abs(wrong_loss - expected) <= tolerance.atol + 1e-9 * expected:
+        raise CheckFailure(
+            f"dice_loss of a confident prediction wrong at every pixel is {wrong_loss:.6g}, expected {expected:.6g}",
+            {"loss": wrong_loss, "expected": expected},
+        )
 
 
 @check("dice_loss_gradcheck")

@@ -1,0 +1,58 @@
+"""Metrics on predicted class probabilities: accuracy of their argmax and expected calibration error (torchmetrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.compare import as_numpy
+from harness.outcomes import CheckFailure
+
+__all__ = ["class_probabilities", "accuracy_from_probs", "ece", "ROW_SUM_TOLERANCE", "ECE_BINS"]
+
+ROW_SUM_TOLERANCE = 1e-3  # rows of probabilities must sum to 1 within this
+ECE_BINS = 15
+
+
+def class_probabilities(outputs: Any, count: int, num_classes: int) -> np.ndarray:
+    """Validate predicted probabilities: floating ``[count, num_classes]``, finite, in [0, 1], rows summing to 1.
+
+    Raises:
+        CheckFailure: wrong type, shape, dtype or values, with what was received.
+    """
+    if not isinstance(outputs, (torch.Tensor, np.ndarray)):
+        raise CheckFailure(f"probabilities: expected a float tensor [{count}, {num_classes}], got {type(outputs).__name__}")
+    probs = as_numpy(outputs)
+    if probs.shape != (count, num_classes):
+        raise CheckFailure(f"probabilities: expected shape ({count}, {num_classes}) (one row per image), got {probs.shape}")
+    if not np.issubdtype(probs.dtype, np.floating):
+        raise CheckFailure(f"probabilities: expected a floating dtype, got {probs.dtype}")
+    probs = probs.astype(np.float64)
+    if not np.isfinite(probs).all() or probs.min(initial=0) < 0 or probs.max(initial=0) > 1 + ROW_SUM_TOLERANCE:
+        raise CheckFailure("probabilities: expected finite values in [0, 1]")
+    worst = float(np.abs(probs.sum(axis=1) - 1).max(initial=0))
+    if worst > ROW_SUM_TOLERANCE:
+        raise CheckFailure(f"probabilities: rows must sum to 1 (within {ROW_SUM_TOLERANCE:g}); the worst is off by {worst:.3g}")
+    return probs
+
+
+def accuracy_from_probs(outputs: Any, truth: dict[str, np.ndarray]) -> float:
+    """Fraction of images whose most probable class (first on a tie) equals the label."""
+    labels = truth["labels"]
+    probs = class_probabilities(outputs, len(labels), int(labels.max()) + 1)
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def ece(outputs: Any, truth: dict[str, np.ndarray]) -> float:
+    """15-bin expected calibration error of the probabilities (torchmetrics' MulticlassCalibrationError, norm l1)."""
+    from torchmetrics.functional.classification import multiclass_calibration_error  # imported on use: slow import
+
+    labels = truth["labels"]
+    num_classes = int(labels.max()) + 1
+    probs = class_probabilities(outputs, len(labels), num_classes)
+    value = multiclass_calibration_error(
+        torch.from_numpy(probs), torch.from_numpy(np.array(labels, np.int64)), num_classes=num_classes, n_bins=ECE_BINS, norm="l1"
+    )
+    return float(value)
