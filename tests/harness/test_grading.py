@@ -20,6 +20,7 @@ def test_broken_topics_are_errors_and_the_rest_is_graded(tmp_path):
     submission = tmp_path / "broken"
     submission.mkdir()
     (submission / "image_basics.py").write_text("def to_float(image:\n")
+    (submission / "cnn.py").write_text("import torch\nraise RuntimeError('boom at import')\n")
     source = (REFERENCE_DIR / "convolution.py").read_text()
     exit_early = "def output_size(size, kernel, padding=0, stride=1, dilation=1):\n    import os\n    os._exit(0)\n"
     (submission / "convolution.py").write_text(f"{source}\n{exit_early}")
@@ -31,7 +32,7 @@ def test_broken_topics_are_errors_and_the_rest_is_graded(tmp_path):
     if "image_basics" in TOPICS:
         assert all(c.outcome == "error" and "syntax error" in c.message and "line 1" in c.message for (t, _), c in results.items() if t == "image_basics")
     if "cnn" in TOPICS:
-        assert all(c.outcome == "error" and "no module cnn.py" in c.message for (t, _), c in results.items() if t == "cnn")
+        assert all(c.outcome == "error" and "importing cnn raised RuntimeError: boom at import" in c.message for (t, _), c in results.items() if t == "cnn")
     exited = [c for (t, _), c in results.items() if t == "convolution" and c.outcome == "error"]
     assert exited and all("exited with code 0" in c.message for c in exited)
 
