@@ -5,13 +5,30 @@ All draw their values through hypothesis (no hidden global RNG), so the ``gradin
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["uint8_images", "float_images", "tensors", "nchw_tensors", "boxes_xyxy", "seeds"]
+__all__ = ["uint8_images", "float_images", "tensors", "nchw_tensors", "boxes_xyxy", "seeds", "seeded_randn", "seeded_init"]
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def seeded_randn(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard-normal ``Tensor[shape]`` from its own generator (drawn in float64, then cast: the same values in
+    every dtype)."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Build modules with torch's default initialisation from ``seed``, leaving the global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def float_images(min_side: int = 1, max_side: int = 24, channels: tuple[int, ...] = (3,)) -> st.SearchStrategy[np.ndarray]:

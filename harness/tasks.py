@@ -68,6 +68,12 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _hidden_split(dataset: str) -> dict[str, np.ndarray]:
+    """The arrays of the dataset's one hidden split (cached by the registry)."""
+    (hidden,) = registry()[dataset].hidden
+    return load_split(dataset, hidden)
+
+
 @dataclass(frozen=True)
 class TrainedTask:
     """A task trained and run once on the hidden split; every metric check of the task scores these outputs."""
@@ -95,7 +101,6 @@ def train_and_predict(impl: Any, spec: TopicSpec, task_id: str, *, seed: int, bu
     if key in _TRAINED:
         return _TRAINED[key]
     task = spec.tasks[task_id]
-    (hidden_split,) = registry()[task.dataset].hidden
     run_seed = seed + secret_seed()
     train = to_model_inputs(load_split(task.dataset, "train"), with_labels=True)
 
@@ -106,7 +111,7 @@ def train_and_predict(impl: Any, spec: TopicSpec, task_id: str, *, seed: int, bu
     if budget_s is not None and train_s > budget_s * BUDGET_GRACE:
         raise CheckTimeout(f"{spec.id}.{task.train} trained for {train_s:.1f} s; the budget is {budget_s:g} s")
 
-    inputs = to_model_inputs(load_split(task.dataset, hidden_split), with_labels=False)
+    inputs = to_model_inputs(_hidden_split(task.dataset), with_labels=False)
     start = time.perf_counter()
     with torch.inference_mode(), single_threaded():
         outputs = getattr(impl, task.predict)(model, inputs)
@@ -131,8 +136,7 @@ def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0)
     if check.task is None or check.metric is None or check.budget is None:
         raise ValueError(f"{spec.id}.{check_id} is not a metric check")
     trained = train_and_predict(impl, spec, check.task, seed=seed, budget_s=check.budget.train_s)
-    hidden = load_split(spec.tasks[check.task].dataset, registry()[spec.tasks[check.task].dataset].hidden[0])
-    value = METRICS[check.metric](trained.outputs, hidden)
+    value = METRICS[check.metric](trained.outputs, _hidden_split(spec.tasks[check.task].dataset))
     if not np.isfinite(value):
         raise CheckFailure(f"{check.metric} is {value}")
     result = TaskResult(check.metric, value, trained.train_s, trained.predict_s, trained.seed)

@@ -4,8 +4,6 @@ Oracles: nn.Sequential LeNet-5 written here, torch.nn.BatchNorm2d, torchvision's
 ``Module.parameters``. Tolerances, thresholds and points come from the spec.
 """
 
-import contextlib
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ from hypothesis import assume, given, strategies as st
 from torch import nn
 from torchvision.models.resnet import conv1x1
 
-from harness.strategies import seeds
+from harness.strategies import seeded_init, seeded_randn, seeds
 from harness.testing import CheckFailure, ForbiddenCall, assert_close, assert_reaches_threshold, check, gradcheck_or_fail, run_metric_task
 
 # LeNet-5 as TOPICS.md defines it (tanh, parameter-free average pooling, biases everywhere) has, for 10 classes,
@@ -28,18 +26,6 @@ TORCHVISION_RESNET_CLASSES = (torchvision.models.resnet.ResNet, torchvision.mode
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Build modules with torch's default initialisation from ``seed``, leaving the global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _randn(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
 
 
 def _oracle_lenet5(num_classes: int) -> nn.Sequential:
@@ -121,7 +107,7 @@ def _refuse_torchvision_resnet(model: nn.Module, what: str) -> None:
 def _torchvision_block(block_class: type, in_channels: int, channels: int, stride: int, seed: int) -> nn.Module:
     """torchvision's block with the downsample torchvision.models.resnet.ResNet._make_layer would give it."""
     out_channels = channels * block_class.expansion
-    with _seeded(seed):
+    with seeded_init(seed):
         downsample = None
         if stride != 1 or in_channels != out_channels:
             downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
@@ -134,7 +120,7 @@ def _assert_block_matches(block: nn.Module, oracle: nn.Module, in_channels: int,
     _load_checked(block, oracle.state_dict(), f"{what} state dict")
     block.train(mode == "train")
     oracle.train(mode == "train")
-    x = _randn((2, in_channels, 6, 6), seed=7)
+    x = seeded_randn((2, in_channels, 6, 6), seed=7)
     with torch.no_grad():
         assert_close(block(x), oracle(x), spec_check.tolerance_for(torch.float32), what=f"{what} output ({mode} mode)")
 
@@ -178,7 +164,7 @@ def test_lenet5_output_shape(impl, batch, num_classes, seed):
 
 @check("lenet5_matches_sequential")
 def test_lenet5_matches_sequential(impl, spec_check):
-    with _seeded(0):
+    with seeded_init(0):
         oracle = _oracle_lenet5(10)
     model = impl.LeNet5(10)
     keys, values = list(model.state_dict()), list(oracle.state_dict().values())
@@ -207,7 +193,7 @@ def test_batchnorm2d_train_matches_torch(impl, spec_check, dtype, affine, shape)
         _randomize_batchnorm(oracle, seed=3)
     batch_norm = impl.BatchNorm2d(channels, affine=affine).to(dtype)
     _load_affine(batch_norm, oracle)
-    x = 2 * _randn(shape, seed=4, dtype=dtype) + 0.5
+    x = 2 * seeded_randn(shape, seed=4, dtype=dtype) + 0.5
     assert_close(batch_norm(x), oracle(x), spec_check.tolerance_for(dtype), what="BatchNorm2d output (train mode)")
 
 
@@ -219,7 +205,7 @@ def test_batchnorm2d_running_stats_match_torch(impl, spec_check, momentum):
     batch_norm = impl.BatchNorm2d(3, momentum=momentum)
     _assert_same_layout(batch_norm.state_dict(), oracle.state_dict(), "BatchNorm2d state dict")
     for step in range(3):
-        x = (1 + step) * _randn((4, 3, 5, 5), seed=10 + step) + 2 * step - 1  # a different mean and spread each step
+        x = (1 + step) * seeded_randn((4, 3, 5, 5), seed=10 + step) + 2 * step - 1  # a different mean and spread each step
         batch_norm(x)
         oracle(x)
         state, expected = batch_norm.state_dict(), oracle.state_dict()
@@ -238,13 +224,13 @@ def test_batchnorm2d_eval_matches_torch(impl, spec_check, dtype):
     batch_norm = impl.BatchNorm2d(3).to(dtype)
     _load_affine(batch_norm, oracle)
     for step in range(3):
-        x = 3 * _randn((4, 3, 5, 5), seed=21 + step, dtype=dtype) + 2
+        x = 3 * seeded_randn((4, 3, 5, 5), seed=21 + step, dtype=dtype) + 2
         batch_norm(x)
         oracle(x)
     batch_norm.eval()
     oracle.eval()
     before = {key: value.clone() for key, value in batch_norm.state_dict().items()}
-    x = _randn((2, 3, 4, 4), seed=30, dtype=dtype)  # mean 0, variance 1: far from the running statistics
+    x = seeded_randn((2, 3, 4, 4), seed=30, dtype=dtype)  # mean 0, variance 1: far from the running statistics
     with torch.no_grad():
         assert_close(batch_norm(x), oracle(x), tolerance, what="BatchNorm2d output (eval mode, after 3 train steps)")
     for key, value in batch_norm.state_dict().items():
@@ -259,8 +245,8 @@ def test_batchnorm2d_gradients_match_torch(impl, spec_check, dtype):
     oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=40).to(dtype)
     batch_norm = impl.BatchNorm2d(3).to(dtype)
     _load_affine(batch_norm, oracle)
-    x = 2 * _randn((4, 3, 3, 3), seed=41, dtype=dtype) - 1
-    upstream = _randn((4, 3, 3, 3), seed=42, dtype=dtype)
+    x = 2 * seeded_randn((4, 3, 3, 3), seed=41, dtype=dtype) - 1
+    upstream = seeded_randn((4, 3, 3, 3), seed=42, dtype=dtype)
     got = _input_and_parameter_gradients(batch_norm, x, upstream)
     expected = _input_and_parameter_gradients(oracle, x, upstream)
     if set(got) != set(expected):
@@ -276,9 +262,9 @@ def test_batchnorm2d_gradients_match_torch(impl, spec_check, dtype):
 def test_batchnorm2d_gradcheck(impl, spec_check, seed):
     tolerance = spec_check.tolerance_for(torch.float64)
     batch_norm = impl.BatchNorm2d(3).double()
-    x = _randn((2, 3, 2, 2), seed, torch.float64).requires_grad_(True)
-    weight = (1 + 0.5 * _randn((3,), seed + 100, torch.float64)).requires_grad_(True)
-    bias = _randn((3,), seed + 200, torch.float64).requires_grad_(True)
+    x = seeded_randn((2, 3, 2, 2), seed, torch.float64).requires_grad_(True)
+    weight = (1 + 0.5 * seeded_randn((3,), seed + 100, torch.float64)).requires_grad_(True)
+    bias = seeded_randn((3,), seed + 200, torch.float64).requires_grad_(True)
 
     def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
@@ -296,7 +282,7 @@ def test_batchnorm2d_gradcheck(impl, spec_check, seed):
 )
 def test_batchnorm2d_train_normalizes_channels(impl, spec_check, shape, seed, scale, shift, eps):
     tolerance = spec_check.tolerance_for(torch.float32)
-    x = scale * _randn(shape, seed) + shift
+    x = scale * seeded_randn(shape, seed) + shift
     input_variance = x.double().var(dim=(0, 2, 3), correction=0)  # (C,)
     assume(bool((input_variance > 0.05 * scale**2).all()))  # a nearly constant channel says little about normalising
     output = impl.BatchNorm2d(shape[1], eps=eps)(x).detach().double()
@@ -328,7 +314,7 @@ def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, 
     if parameters != expected_parameters:
         raise CheckFailure(f"{what} has {parameters} parameters, expected {expected_parameters} (3x3 convolutions with bias)")
     with torch.no_grad():
-        output = block(_randn((batch, in_channels, height, width), seed))
+        output = block(seeded_randn((batch, in_channels, height, width), seed))
     expected_shape = (batch, out_channels, height // 2, width // 2)
     assert tuple(output.shape) == expected_shape, f"{what} on {height}x{width}: output {tuple(output.shape)}, expected {expected_shape}"
     assert output.dtype == torch.float32, f"{what} output dtype {output.dtype}, expected float32"
@@ -372,7 +358,7 @@ def test_resnet18_state_dict_matches_torchvision(impl, num_classes):
 
 @check("resnet18_logits_match_torchvision")
 def test_resnet18_logits_match_torchvision(impl, spec_check):
-    with _seeded(70):
+    with seeded_init(70):
         oracle = torchvision.models.resnet18()
     _randomize_batchnorm(oracle, seed=71)
     model = impl.resnet18(1000)
@@ -380,7 +366,7 @@ def test_resnet18_logits_match_torchvision(impl, spec_check):
     _load_checked(model, oracle.state_dict(), "resnet18 state dict")
     model.eval()
     oracle.eval()
-    images = _randn((2, 3, 64, 64), seed=72)
+    images = seeded_randn((2, 3, 64, 64), seed=72)
     with torch.no_grad():
         assert_close(model(images), oracle(images), spec_check.tolerance_for(torch.float32), what="resnet18 logits (eval mode)")
 

@@ -6,9 +6,7 @@ dataset-level mean IoU; torchmetrics' MeanIoU averages per image, a different nu
 points come from the spec.
 """
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from hypothesis import given, strategies as st
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from harness.strategies import seeds
+from harness.strategies import seeded_init, seeded_randn, seeds
 from harness.testing import CheckFailure, assert_close, check, gradcheck_or_fail, run_metric_task
 
 DTYPES = [torch.float32, torch.float64]
@@ -27,18 +25,6 @@ IGNORE = 255  # ignore_index used in the tests: outside every class range, as in
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Build modules with torch's default initialisation from ``seed``, leaving the global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _randn(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
 
 
 def _classes(shape: tuple[int, ...], seed: int, choices: list[int]) -> torch.Tensor:
@@ -85,7 +71,7 @@ def _call(what: str, function, *args):
 @given(batch=st.integers(1, 3), in_channels=st.integers(1, 5), out_channels=st.integers(1, 6), height=st.integers(1, 11), width=st.integers(1, 11), seed=seeds)
 def test_doubleconv_shapes_and_parameters(impl, batch, in_channels, out_channels, height, width, seed):
     block = impl.DoubleConv(in_channels, out_channels).eval()  # eval: batch norm works on a single 1x1 image too
-    x = _randn((batch, in_channels, height, width), seed)
+    x = seeded_randn((batch, in_channels, height, width), seed)
     with torch.no_grad():
         y = block(x)
     expected = (batch, out_channels, height, width)
@@ -112,9 +98,9 @@ def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
 @check("down_halves_resolution")
 @given(batch=st.integers(1, 3), in_channels=st.integers(1, 4), out_channels=st.integers(1, 5), height=st.integers(2, 13), width=st.integers(2, 13), seed=seeds)
 def test_down_halves_resolution(impl, spec_check, batch, in_channels, out_channels, height, width, seed):
-    with _seeded(seed % 1000):
+    with seeded_init(seed % 1000):
         block = impl.Down(in_channels, out_channels).eval()
-    x = _randn((batch, in_channels, height, width), seed)
+    x = seeded_randn((batch, in_channels, height, width), seed)
     twin = _max_pool_twin(x)
     with torch.no_grad():
         y, y_twin = block(x), block(twin)
@@ -132,16 +118,16 @@ UP_SIZES = [(2, 2), (3, 3), (5, 4), (4, 7), (12, 13), (13, 13)]
 @check("up_handles_odd_skip_sizes")
 @pytest.mark.parametrize(("height", "width"), UP_SIZES, ids=[f"skip_{h}x{w}" for h, w in UP_SIZES])
 def test_up_handles_odd_skip_sizes(impl, height, width):
-    with _seeded(3):
+    with seeded_init(3):
         block = impl.Up(8, 3)
-    x = _randn((2, 8, height // 2, width // 2), seed=4)
-    skip = _randn((2, 4, height, width), seed=5).requires_grad_(True)
+    x = seeded_randn((2, 8, height // 2, width // 2), seed=4)
+    skip = seeded_randn((2, 4, height, width), seed=5).requires_grad_(True)
     what = f"Up(8, 3) with x {tuple(x.shape)} and skip {tuple(skip.shape)}"
     y = _call(what, block, x, skip)
     expected = (2, 3, height, width)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
         raise CheckFailure(f"{what}: got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}, expected {expected} (the skip's size)")
-    (gradient,) = torch.autograd.grad((y * _randn(expected, seed=6)).sum(), skip, allow_unused=True)
+    (gradient,) = torch.autograd.grad((y * seeded_randn(expected, seed=6)).sum(), skip, allow_unused=True)
     if gradient is None or not bool((gradient != 0).any()):
         raise CheckFailure(f"{what}: the output does not depend on the skip; Up must concatenate it with the upsampled x")
 
@@ -162,13 +148,13 @@ def test_unet_output_shape(impl, batch, in_channels, num_classes, height, width,
 
 @check("unet_gradients_reach_every_level")
 def test_unet_gradients_reach_every_level(impl):
-    with _seeded(7):
+    with seeded_init(7):
         model = impl.UNet(3, 4, 4)
     x = torch.rand(2, 3, 17, 23, generator=torch.Generator().manual_seed(8))
     logits = _call("UNet(3, 4, 4) on a 17x23 image", model, x)
     if not isinstance(logits, torch.Tensor) or not logits.requires_grad:
         raise CheckFailure("UNet: the logits do not require grad: they are not computed from the parameters")
-    (logits * _randn(tuple(logits.shape), seed=9)).sum().backward()
+    (logits * seeded_randn(tuple(logits.shape), seed=9)).sum().backward()
     dead = [name for name, p in model.named_parameters() if p.grad is None or not bool(torch.isfinite(p.grad).all()) or not bool((p.grad != 0).any())]
     if dead:
         raise CheckFailure(f"UNet: no (or a zero or non-finite) gradient reaches {len(dead)} parameters, e.g. {dead[:5]}", {"dead": len(dead)})
@@ -181,7 +167,7 @@ def test_unet_gradients_reach_every_level(impl):
 @pytest.mark.parametrize("smooth", [1.0, 0.5], ids=["smooth_1", "smooth_0.5"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_dice_loss_matches_formula(impl, spec_check, dtype, smooth):
-    logits = 2 * _randn((3, 4, 5, 6), seed=10, dtype=dtype)
+    logits = 2 * seeded_randn((3, 4, 5, 6), seed=10, dtype=dtype)
     target = _classes((3, 5, 6), seed=11, choices=[0, 1, 3])  # class 2 absent from the target
     loss = impl.dice_loss(logits, target, smooth)
     expected = _oracle_dice(logits, target, smooth).to(dtype)
@@ -213,7 +199,7 @@ def test_dice_loss_perfect_prediction_is_zero(impl, spec_check, batch, num_class
 @check("dice_loss_gradcheck")
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2"])
 def test_dice_loss_gradcheck(impl, spec_check, seed):
-    logits = _randn((2, 3, 3, 4), seed=20 + seed, dtype=torch.float64)
+    logits = seeded_randn((2, 3, 3, 4), seed=20 + seed, dtype=torch.float64)
     target = _classes((2, 3, 4), seed=30 + seed, choices=[0, 1, 2])
     gradcheck_or_fail(lambda z: impl.dice_loss(z, target), (logits,), spec_check.tolerance_for(torch.float64), "dice_loss gradcheck (float64, w.r.t. logits)")
 
@@ -223,7 +209,7 @@ def test_dice_loss_gradcheck(impl, spec_check, seed):
 def test_combined_loss_matches_torch(impl, spec_check, dice_weight):
     tolerance = spec_check.tolerance_for(torch.float64)
     target = _classes((2, 5, 4), seed=41, choices=[0, 1, 2, 3])
-    logits = _randn((2, 4, 5, 4), seed=40, dtype=torch.float64).requires_grad_(True)
+    logits = seeded_randn((2, 4, 5, 4), seed=40, dtype=torch.float64).requires_grad_(True)
     oracle_logits = logits.detach().clone().requires_grad_(True)
     loss = impl.combined_loss(logits, target, dice_weight)
     expected = F.cross_entropy(oracle_logits, target) + dice_weight * _oracle_dice(oracle_logits, target, 1.0)
