@@ -226,38 +226,59 @@ def regress_command(
         raise _fail(f"{sum(c.regressed for c in comparisons)} regression(s)", 1)
 
 
+def _metric_cell(result) -> str:  # noqa: ANN001 - harness.tasks.TaskResult
+    """A metric value; for a check with a baseline, the difference with both sides and the baseline's training time."""
+    if result.baseline is None:
+        return f"{result.value:.4f}"
+    baseline = f"{result.baseline}: {result.baseline_value:.4f}, trained {result.baseline_train_s:.1f} s"
+    return f"{result.value:+.4f} ({result.task_value:.4f} vs {baseline})"
+
+
 @app.command("calibrate")
 def calibrate_command(
     topic: Annotated[str, typer.Argument(help="topic id")],
-    check_ids: Annotated[str, typer.Argument(help="metric checks of the topic, comma-separated (one training per seed)")],
+    check_ids: Annotated[str, typer.Argument(help="metric or latency checks of the topic, comma-separated (one training per seed)")],
     seeds: Annotated[str, typer.Option("--seeds", help="comma-separated task seeds")] = "0,1,2",
     impl: ImplOption = "reference",
 ) -> None:
-    """Run metric tasks over several seeds: the values and times a spec's thresholds are calibrated from."""
+    """Run metric tasks and time their predictions over several seeds: what thresholds and budgets are calibrated from."""
     from harness.graded import GradedModule
+    from harness.latency import run_latency_task
     from harness.loader import load_topic
     from harness.tasks import run_metric_task
 
     specs = _specs()
     chosen = [c.strip() for c in check_ids.split(",")]
-    if topic not in specs or any(specs[topic].checks.get(c) is None or specs[topic].checks[c].kind.value != "metric" for c in chosen):
-        raise _fail(f"{topic}: {check_ids} are not all metric checks of the topic")
-    checks = [specs[topic].checks[c] for c in chosen]
+    if topic not in specs or any(specs[topic].checks.get(c) is None or specs[topic].checks[c].kind.value not in ("metric", "latency") for c in chosen):
+        raise _fail(f"{topic}: {check_ids} are not all metric or latency checks of the topic")
+    checks = {c: specs[topic].checks[c] for c in chosen}
+    metric_ids = [c for c in chosen if checks[c].kind.value == "metric"]
+    latency_ids = [c for c in chosen if checks[c].kind.value == "latency"]
     module = GradedModule(load_topic(_implementation(impl), topic), specs[topic])
     table = Table(title=f"{topic} ({impl})", title_justify="left")
-    for column in ("seed", *(f"{c}: {k.metric}" for c, k in zip(chosen, checks)), "train s", "predict s"):
+    columns = ["seed", *(f"{c}: {checks[c].metric}" for c in metric_ids), *(f"{c}: p50 / p95 ms, peak MB" for c in latency_ids)]
+    for column in (*columns, "train s", "predict s"):
         table.add_column(column, justify="right")
     values: dict[str, list[float]] = {c: [] for c in chosen}
     for seed in (int(s) for s in seeds.split(",")):
         with console.status(f"seed {seed}"):
-            results = [run_metric_task(module, specs[topic], c, seed=seed) for c in chosen]
-        for c, result in zip(chosen, results):
+            results = [run_metric_task(module, specs[topic], c, seed=seed) for c in metric_ids]
+            timings = [run_latency_task(module, specs[topic], c, seed=seed).graded for c in latency_ids]
+        for c, result in zip(metric_ids, results):
             values[c].append(result.value)
-        table.add_row(str(seed), *(f"{r.value:.4f}" for r in results), f"{results[0].train_s:.1f}", f"{results[0].predict_s:.2f}")
+        for c, stats in zip(latency_ids, timings):
+            values[c].append(stats.p50_ms)
+        times = (f"{results[0].train_s:.1f}", f"{results[0].predict_s:.2f}") if results else ("-", "-")
+        cells = [*(_metric_cell(r) for r in results), *(f"{t.p50_ms:.2f} / {t.p95_ms:.2f}, {'-' if t.peak_mb is None else f'{t.peak_mb:.1f}'}" for t in timings)]
+        table.add_row(str(seed), *cells, *times)
     console.print(table)
-    for c, check in zip(chosen, checks):
+    for c in metric_ids:
+        check = checks[c]
         worst = min(values[c]) if check.higher_is_better else max(values[c])
         console.print(f"{c}: mean {sum(values[c]) / len(values[c]):.4f}, worst {worst:.4f}; spec threshold {check.threshold}, reference_value {check.reference_value}")
+    for c in latency_ids:
+        budget = checks[c].budget
+        console.print(f"{c}: p50 mean {sum(values[c]) / len(values[c]):.2f} ms, worst {max(values[c]):.2f} ms; spec budget p50 {budget.p50_ms} ms, p95 {budget.p95_ms} ms on {budget.profile}")
 
 
 @app.command("stub")

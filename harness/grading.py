@@ -49,8 +49,9 @@ def topic_time_limit(spec: TopicSpec, checks: list[str]) -> float:
     """Wall-clock limit for a topic's child process: every check's own limit, added up."""
     total = 30.0  # interpreter and library start-up
     for check_id in checks:
-        budget = spec.checks[check_id].budget
-        total += budget.train_s + TASK_OVERHEAD_S if budget and budget.train_s else QUICK_CHECK_LIMIT_S / 4
+        check = spec.checks[check_id]
+        budget = check.budget
+        total += budget.train_s * check.training_runs + TASK_OVERHEAD_S if budget and budget.train_s else QUICK_CHECK_LIMIT_S / 4
     return total
 
 

@@ -146,7 +146,7 @@ def _time_limit(item: pytest.Item) -> float | None:
 
     check = load_specs()[topic].checks[check_id]
     if check.budget is not None and check.budget.train_s is not None:
-        return check.budget.train_s * BUDGET_GRACE + TASK_OVERHEAD_S
+        return check.budget.train_s * BUDGET_GRACE * check.training_runs + TASK_OVERHEAD_S
     return QUICK_CHECK_LIMIT_S
 
 

@@ -8,13 +8,14 @@ metric tasks (the topic's train/predict entry points and the format of their out
 from __future__ import annotations
 
 import builtins
+import re
 from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, model_validator
 
 from harness.paths import SPECS_DIR
 
@@ -23,6 +24,8 @@ __all__ = [
     "Tolerance",
     "Budget",
     "Interface",
+    "InputValue",
+    "Variant",
     "Task",
     "Check",
     "TopicSpec",
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+PROVIDER = r"^harness(\.[a-z_][a-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$"  # 'module:function' inside the harness
 
 
 class CheckKind(str, Enum):
@@ -89,13 +93,65 @@ class Interface(_Strict):
         return self
 
 
+def _provider_or_literal(value: str | bool | int | float | None) -> str | bool | int | float | None:
+    if isinstance(value, str) and re.fullmatch(PROVIDER, value) is None:
+        raise ValueError(f"a string input names a harness function 'harness.module:function', got {value!r}")
+    return value
+
+
+InputValue = Annotated[StrictStr | StrictBool | StrictInt | StrictFloat | None, AfterValidator(_provider_or_literal)]
+"""What the harness puts into an entry point's input dict: the result of a harness function (``'module:function'``,
+called with no arguments each time, e.g. committed pretrained weights) or a literal number, bool or null (None)."""
+
+_INPUT_NAME = Annotated[str, Field(pattern=IDENTIFIER)]
+
+
+class Variant(_Strict):
+    """The same task with some harness inputs changed, e.g. trained without the pretrained weights.
+
+    A metric check names a variant as its ``baseline``; the harness then runs the task both ways in the same process.
+    """
+
+    description: str
+    train_inputs: dict[_INPUT_NAME, InputValue] = Field(default_factory=dict, description="Replaces or adds entries of the task's train_inputs.")
+    predict_inputs: dict[_INPUT_NAME, InputValue] = Field(default_factory=dict, description="Replaces or adds entries of the task's predict_inputs.")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Variant:
+        if not self.train_inputs and not self.predict_inputs:
+            raise ValueError("a variant changes at least one of train_inputs and predict_inputs")
+        return self
+
+
 class Task(_Strict):
-    """A metric task: the topic's entry points and the format of what they return."""
+    """A metric task: the topic's entry points, the format of what they return, and the harness inputs they get."""
 
     train: str = Field(description="Entry point `train(train_split, *, seed, budget_s) -> model`.")
     predict: str = Field(description="Entry point `predict(model, inputs) -> outputs`.")
     dataset: str = Field(description="Name in datasets.yaml.")
     outputs: str = Field(description="What predict returns, with shapes and dtypes.")
+    train_inputs: dict[_INPUT_NAME, InputValue] = Field(
+        default_factory=dict, description="Entries the harness adds to the training dict: name -> 'harness.module:function' or a literal."
+    )
+    predict_inputs: dict[_INPUT_NAME, InputValue] = Field(
+        default_factory=dict, description="Entries the harness adds to predict's inputs dict: name -> 'harness.module:function' or a literal."
+    )
+    variants: dict[Annotated[str, Field(pattern=IDENTIFIER)], Variant] = Field(
+        default_factory=dict, description="The same task with some inputs changed; a metric check's `baseline` names one."
+    )
+
+    def inputs(self, variant: str | None = None) -> tuple[dict[str, InputValue], dict[str, InputValue]]:
+        """(train_inputs, predict_inputs) of the task, or of one of its variants.
+
+        Raises:
+            KeyError: ``variant`` is not one of the task's variants.
+        """
+        if variant is None:
+            return dict(self.train_inputs), dict(self.predict_inputs)
+        if variant not in self.variants:
+            raise KeyError(f"the task has no variant {variant!r} (has: {sorted(self.variants)})")
+        changes = self.variants[variant]
+        return {**self.train_inputs, **changes.train_inputs}, {**self.predict_inputs, **changes.predict_inputs}
 
 
 class Check(_Strict):
@@ -119,19 +175,31 @@ class Check(_Strict):
         "default: half the margin between reference_value and threshold.",
     )
     budget: Budget | None = None
+    baseline: str | None = Field(
+        default=None,
+        description="A variant of the task (metric checks): the check's value is then the task's metric minus the same "
+        "metric of that variant, both trained and measured in the same run; threshold (the margin to beat it by), "
+        "reference_value and higher_is_better apply to that difference.",
+    )
     hidden: bool = Field(default=False, description="Details shown to students only after grades are published.")
 
     @model_validator(mode="after")
     def _kind_has_its_fields(self) -> Check:
         if self.kind is CheckKind.oracle and self.oracle is None:
             raise ValueError("an oracle check names its oracle")
+        if self.baseline is not None and self.kind is not CheckKind.metric:
+            raise ValueError("only a metric check compares with a baseline variant")
         if self.kind is CheckKind.metric:
             required = ("task", "metric", "threshold", "reference_value", "calibration", "budget")
             missing = [f for f in required if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"a metric check needs {', '.join(missing)}")
-        if self.kind is CheckKind.latency and (self.task is None or self.budget is None):
-            raise ValueError("a latency check needs task and budget")
+        if self.kind is CheckKind.latency:
+            budget = self.budget
+            if self.task is None or budget is None or budget.train_s is None:
+                raise ValueError("a latency check needs a task and a budget with train_s (the training of the model it times)")
+            if budget.p50_ms is None and budget.p95_ms is None and budget.peak_mb is None:
+                raise ValueError("a latency check's budget limits p50_ms, p95_ms or peak_mb")
         return self
 
     def tolerance_for(self, dtype: Any) -> Tolerance:
@@ -140,6 +208,12 @@ class Check(_Strict):
         if not self.tolerance or name not in self.tolerance:
             raise KeyError(f"the spec gives no tolerance for {name} (has: {sorted(self.tolerance or {})})")
         return self.tolerance[name]
+
+    @property
+    def training_runs(self) -> int:
+        """Trainings the check may wait for: its task's, and for a latency check also the reference's, trained to be
+        timed beside it, or for a check with a baseline also the baseline variant's."""
+        return 2 if self.kind is CheckKind.latency or self.baseline is not None else 1
 
     @property
     def regression_allowance(self) -> float | None:
@@ -176,6 +250,13 @@ class TopicSpec(_Strict):
                 raise ValueError(f"check {check_id!r} uses unknown interfaces {unknown}")
             if check.task is not None and check.task not in self.tasks:
                 raise ValueError(f"check {check_id!r} names unknown task {check.task!r}")
+            if check.baseline is not None and check.baseline not in self.tasks[check.task].variants:
+                variants = sorted(self.tasks[check.task].variants)
+                raise ValueError(f"check {check_id!r} names baseline {check.baseline!r}, not a variant of task {check.task!r} (has: {variants})")
+        for task_id in self.tasks:  # the checks of a task share one training, so one training budget
+            budgets = {c.budget.train_s for c in self.checks.values() if c.task == task_id and c.budget is not None}
+            if len(budgets) > 1:
+                raise ValueError(f"the checks of task {task_id!r} give different training budgets {sorted(budgets)}")
         for task_id, task in self.tasks.items():
             for entry in (task.train, task.predict):
                 if entry not in self.interfaces:

@@ -4,7 +4,8 @@
 - every interface exists in ``reference/`` and ``student/`` with the spec's signature;
 - ``student/<topic>.py`` is exactly the stub generated from the reference;
 - every check has exactly one test tied by ``@check(id)``, and every test is tied to one check;
-- every task names a known dataset and every metric check a known metric; every forbid name resolves.
+- every task names a known dataset and every metric check a known metric; every forbid name resolves, and so
+  does every harness function a task's inputs name.
 
 Tests are found by reading the test files (no import), so the check is fast and safe.
 """
@@ -12,6 +13,7 @@ Tests are found by reading the test files (no import), so the check is fast and 
 from __future__ import annotations
 
 import ast
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from harness.loader import ImplementationError, load_topic, resolve_implementati
 from harness.metrics import METRICS
 from harness.paths import ROOT, SPECS_DIR, STUDENT_DIR, TOPIC_TESTS_DIR
 from harness.signatures import signature_mismatch
-from harness.spec import SpecError, TopicSpec, load_spec
+from harness.spec import SpecError, Task, TopicSpec, load_spec
 from harness.stubgen import stub_source
 
 __all__ = ["Problem", "check_all", "tests_by_check"]
@@ -125,9 +127,31 @@ def _check_references(spec: TopicSpec, file: str) -> list[Problem]:
     for task_id, task in spec.tasks.items():
         if task.dataset not in datasets:
             problems.append(Problem(file, f"tasks.{task_id}.dataset", f"unknown dataset {task.dataset!r} (datasets.yaml)"))
+        problems += _check_providers(task, f"tasks.{task_id}", file)
     for check_id, check in spec.checks.items():
         if check.metric is not None and check.metric not in METRICS:
             problems.append(Problem(file, f"checks.{check_id}.metric", f"unknown metric {check.metric!r}; known: {sorted(METRICS)}"))
+    return problems
+
+
+def _check_providers(task: Task, where: str, file: str) -> list[Problem]:
+    """Every harness function a task's (or its variants') inputs name can be imported and called."""
+    named = [(f"{where}.{kind}.{name}", value) for kind in ("train_inputs", "predict_inputs") for name, value in getattr(task, kind).items()]
+    for variant_id, variant in task.variants.items():
+        for kind in ("train_inputs", "predict_inputs"):
+            named += [(f"{where}.variants.{variant_id}.{kind}.{name}", value) for name, value in getattr(variant, kind).items()]
+    problems = []
+    for item, value in named:
+        if not isinstance(value, str):
+            continue
+        module, function = value.split(":")
+        try:
+            provider = getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError) as error:
+            problems.append(Problem(file, item, f"{value} does not resolve: {error}"))
+            continue
+        if not callable(provider):
+            problems.append(Problem(file, item, f"{value} is not a function"))
     return problems
 
 

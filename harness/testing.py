@@ -15,10 +15,11 @@ import pytest
 
 from harness.autograd import gradcheck_or_fail, gradients
 from harness.compare import as_numpy, assert_close
+from harness.latency import run_latency_task
 from harness.outcomes import CheckFailure, ForbiddenCall
 from harness.tasks import TaskResult, assert_reaches_threshold, run_metric_task
 
-__all__ = ["check", "assert_close", "as_numpy", "CheckFailure", "ForbiddenCall", "run_metric_task", "assert_reaches_threshold", "TaskResult", "CHECK_MARKER", "gradients", "gradcheck_or_fail"]
+__all__ = ["check", "assert_close", "as_numpy", "CheckFailure", "ForbiddenCall", "run_metric_task", "assert_reaches_threshold", "TaskResult", "CHECK_MARKER", "gradients", "gradcheck_or_fail", "run_latency_task"]
 
 CHECK_MARKER = "visionbench_check"
 F = TypeVar("F", bound=Callable[..., object])

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.paths import REFERENCE_DIR
+from harness.records import CheckRecord, ResultRecord, TopicRecord
 from harness.regress import BASELINE_FILE, baseline_from, compare
 from harness.spec import load_specs
 
@@ -47,3 +48,23 @@ def test_degraded_reference_regresses_and_the_reference_does_not(tmp_path):
     assert worse.exit_code == 1 and "regressed" in worse.output, worse.output
     same = runner.invoke(app, ["regress", "--topics", "cnn"])
     assert same.exit_code == 0, same.output
+
+
+def test_a_baseline_check_regresses_on_its_difference():
+    # transfer's gain check records value = fine-tuned minus scratch accuracy; regress compares that like any metric
+    check_id = "fewshot_transfer_beats_scratch"
+    check = load_specs()["transfer"].checks[check_id]
+    allowance = check.regression_allowance
+    assert check.baseline == "scratch" and allowance is not None
+
+    def record(gain: float) -> ResultRecord:
+        numbers = {"value": gain, "task_value": 0.7, "baseline_value": 0.7 - gain, "baseline": "scratch", "threshold": check.threshold}
+        checks = [CheckRecord(topic="transfer", check=check_id, kind="metric", outcome="passed", points=check.points, max_points=check.points,
+                              duration_s=1.0, numbers=numbers, items=1)]  # fmt: skip
+        topic = TopicRecord(topic="transfer", earned=check.points, possible=check.points, wall_s=1.0, checks=checks)
+        return make_record().model_copy(update={"topics": [topic]})
+
+    baseline = baseline_from(record(check.reference_value))
+    assert baseline == {f"transfer.{check_id}": check.reference_value}
+    assert not compare(record(check.reference_value - allowance / 2), baseline)[0].regressed
+    assert compare(record(check.reference_value - 2 * allowance), baseline)[0].regressed

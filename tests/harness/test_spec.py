@@ -72,6 +72,122 @@ def test_invalid_spec_names_the_item(tmp_path, change, message):
         load_spec(write(tmp_path, MINIMAL.replace(*change)))
 
 
+WITH_TASK = MINIMAL.replace("checks:\n", """\
+  train:
+    signature: "(train, *, seed, budget_s)"
+    doc: "Trains."
+  predict:
+    signature: "(model, inputs)"
+    doc: "Predicts."
+tasks:
+  fit:
+    train: train
+    predict: predict
+    dataset: digits32
+    outputs: "int64[N]"
+checks:
+  fit_accuracy:
+    kind: metric
+    points: 2
+    description: Accuracy.
+    uses: [train, predict]
+    task: fit
+    metric: accuracy
+    threshold: 0.9
+    reference_value: 0.95
+    calibration: made up
+    budget: {train_s: 10}
+  fit_latency:
+    kind: latency
+    points: 1
+    description: Latency.
+    uses: [predict]
+    task: fit
+    budget: {train_s: 10, p50_ms: 5}
+""")
+
+
+def test_spec_with_a_task_loads(tmp_path):
+    spec = load_spec(write(tmp_path, WITH_TASK))
+    assert spec.checks["fit_latency"].kind.tier == "full" and spec.checks["fit_latency"].budget.p50_ms == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("budget: {train_s: 10, p50_ms: 5}", "budget: {p50_ms: 5}"), r"a latency check needs a task and a budget with train_s"),
+        (("budget: {train_s: 10, p50_ms: 5}", "budget: {train_s: 10}"), r"limits p50_ms, p95_ms or peak_mb"),
+        (("budget: {train_s: 10, p50_ms: 5}", "budget: {train_s: 20, p50_ms: 5}"), r"task 'fit' give different training budgets \[10.0, 20.0\]"),
+        (("    task: fit\n    budget: {train_s: 10, p50_ms", "    task: fat\n    budget: {train_s: 10, p50_ms"), r"names unknown task 'fat'"),
+    ],
+    ids=["latency-without-training-budget", "latency-without-limit", "one-task-two-budgets", "unknown-task"],
+)
+def test_invalid_task_checks_name_the_problem(tmp_path, change, message):
+    assert change[0] in WITH_TASK
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, WITH_TASK.replace(*change)))
+
+
+WITH_BASELINE = WITH_TASK.replace("""    outputs: "int64[N]"
+checks:""", """    outputs: "int64[N]"
+    train_inputs: {backbone: "harness.pretrained:backbone_state_dict", epochs: 3}
+    predict_inputs: {scale: 2.0}
+    variants:
+      scratch:
+        description: Without the pretrained weights.
+        train_inputs: {backbone: null}
+      unguided:
+        description: Predicted at scale 1.
+        predict_inputs: {scale: 1.0}
+checks:""").replace("""  fit_latency:""", """  fit_gain:
+    kind: metric
+    points: 2
+    description: Accuracy gain over scratch.
+    uses: [train, predict]
+    task: fit
+    metric: accuracy
+    baseline: scratch
+    threshold: 0.1
+    reference_value: 0.3
+    calibration: made up
+    budget: {train_s: 10}
+  fit_latency:""")
+
+
+def test_spec_with_a_baseline_variant_loads(tmp_path):
+    spec = load_spec(write(tmp_path, WITH_BASELINE))
+    task, gain = spec.tasks["fit"], spec.checks["fit_gain"]
+    assert gain.baseline == "scratch" and gain.training_runs == 2 and spec.checks["fit_accuracy"].training_runs == 1
+    assert task.inputs() == ({"backbone": "harness.pretrained:backbone_state_dict", "epochs": 3}, {"scale": 2.0})
+    assert task.inputs("scratch") == ({"backbone": None, "epochs": 3}, {"scale": 2.0})
+    assert task.inputs("unguided") == ({"backbone": "harness.pretrained:backbone_state_dict", "epochs": 3}, {"scale": 1.0})
+    with pytest.raises(KeyError, match="no variant 'guided'"):
+        task.inputs("guided")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("    baseline: scratch\n", "    baseline: pretrained\n"),
+            r"names baseline 'pretrained', not a variant of task 'fit' \(has: \['scratch', 'unguided'\]\)",
+        ),
+        (("    kind: oracle\n    points: 1\n", "    kind: oracle\n    baseline: scratch\n    points: 1\n"), r"only a metric check compares with a baseline"),
+        (
+            ('backbone: "harness.pretrained:backbone_state_dict"', 'backbone: "os:getcwd"'),
+            r"names a harness function 'harness.module:function', got 'os:getcwd'",
+        ),
+        (("        train_inputs: {backbone: null}\n", ""), r"a variant changes at least one of train_inputs and predict_inputs"),
+        (("epochs: 3}", "epochs: [3]}"), r"tasks.fit.train_inputs.epochs"),
+    ],
+    ids=["unknown-variant", "baseline-on-an-oracle-check", "provider-outside-the-harness", "variant-without-changes", "input-not-a-scalar"],
+)
+def test_invalid_baselines_and_inputs_name_the_problem(tmp_path, change, message):
+    assert change[0] in WITH_BASELINE
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, WITH_BASELINE.replace(*change)))
+
+
 def test_file_name_must_match_number_and_id(tmp_path):
     with pytest.raises(SpecError, match="file name must be 07_demo.yaml"):
         load_spec(write(tmp_path, MINIMAL, name="08_demo.yaml"))
