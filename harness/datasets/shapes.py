@@ -35,8 +35,8 @@ Conventions:
   ``min_visible_fraction`` of its pixels visible: a candidate that would hide more of an earlier object, or that
   overlaps an earlier object of its own colour (they would merge), is redrawn, and dropped after
   ``max_attempts`` tries, so a few scenes hold fewer objects than first drawn (never none).
-- Class and colour indices are global: ``num_classes=k`` uses the first ``k`` of :data:`SHAPE_CLASSES`, so an
-  index means the same shape in every dataset built here.
+- Class and colour indices are global: ``num_classes=k`` uses the first ``k`` of :data:`SHAPE_CLASSES` (the ``k``
+  from ``first_class`` on, when that is given), so an index means the same shape in every dataset built here.
 - Scene ``i`` of a split depends only on ``(seed, split, i)`` and the parameters: the split's name seeds its
   own stream (splits are independent draws), and a larger split extends a smaller one.
 - Rasterisation uses only IEEE-754 arithmetic and square roots (no trigonometry, no BLAS, no float
@@ -218,13 +218,14 @@ class _SceneConfig:
     image_size: int  # H = W, in pixels
     min_objects: int  # fewest objects drawn per scene (placement may drop some, never the first)
     max_objects: int  # most objects drawn per scene
-    num_classes: int  # shapes drawn: the first num_classes of SHAPE_CLASSES
+    num_classes: int  # shapes drawn: num_classes consecutive SHAPE_CLASSES from first_class on
     num_colors: int  # colours drawn: the first num_colors of COLOR_NAMES
     background: str  # one of BACKGROUNDS
     antialias: int  # samples per pixel side for the colour blend (odd: the centre is one of them)
     rotate: bool  # rotate shapes uniformly at random (else upright)
     min_visible_fraction: float  # every object keeps at least this fraction of its pixels visible
     max_attempts: int  # tries to place one object before it is dropped
+    first_class: int = 0  # index of the first shape class drawn
 
     def __post_init__(self) -> None:
         """Raise ``ValueError`` naming the first parameter out of range."""
@@ -232,6 +233,7 @@ class _SceneConfig:
         _check_integer("max_objects", self.max_objects, 1, MAX_OBJECTS)
         _check_integer("min_objects", self.min_objects, 1, self.max_objects)
         _check_integer("num_classes", self.num_classes, 1, len(SHAPE_CLASSES))
+        _check_integer("first_class", self.first_class, 0, len(SHAPE_CLASSES) - self.num_classes)
         _check_integer("num_colors", self.num_colors, 1, len(COLOR_NAMES))
         if self.background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}; got {self.background!r}")
@@ -317,7 +319,8 @@ def _unit_vector(rng: np.random.Generator) -> tuple[float, float]:
 def _propose(rng: np.random.Generator, config: _SceneConfig) -> _Object:
     """A random object: shape, colour, size class, radius, centre (disc inside the image) and rotation all uniform."""
     shape_draw, color_draw, size_draw, radius_draw, x_draw, y_draw = rng.random(6)
-    shape, color, size = _index(shape_draw, config.num_classes), _index(color_draw, config.num_colors), _index(size_draw, 2)
+    shape = config.first_class + _index(shape_draw, config.num_classes)
+    color, size = _index(color_draw, config.num_colors), _index(size_draw, 2)
     low, high = SIZE_RADII[SIZE_NAMES[size]]
     radius = (low + (high - low) * radius_draw) * config.image_size
     span = config.image_size - 2 * radius
@@ -422,6 +425,7 @@ def make_shapes(
     rotate: bool = True,
     min_visible_fraction: float = 0.5,
     max_attempts: int = 20,
+    first_class: int = 0,
 ) -> dict[str, np.ndarray]:
     """One split of shapes scenes, as the arrays described in the module docstring.
 
@@ -432,13 +436,15 @@ def make_shapes(
         image_size: height and width ``S`` of every image, at least :data:`MIN_IMAGE_SIZE`.
         min_objects: fewest objects drawn per scene, at least 1.
         max_objects: most objects drawn per scene, at most :data:`MAX_OBJECTS`.
-        num_classes: draw the first ``num_classes`` of :data:`SHAPE_CLASSES`.
+        num_classes: draw ``num_classes`` consecutive classes of :data:`SHAPE_CLASSES`, the first ones by default.
         num_colors: draw the first ``num_colors`` of :data:`COLOR_NAMES`.
         background: one of :data:`BACKGROUNDS`.
         antialias: odd number of colour samples per pixel side (1: no anti-aliasing).
         rotate: rotate every shape uniformly at random; ``False`` draws them upright.
         min_visible_fraction: in (0, 1]; every object keeps at least this fraction of its pixels on top.
         max_attempts: tries to place one object before it is dropped.
+        first_class: index of the first class drawn, in ``[0, len(SHAPE_CLASSES) - num_classes]``: classes
+            ``first_class .. first_class + num_classes - 1`` (global indices: ``labels`` and ``classes`` hold them).
 
     Returns:
         ``images`` uint8[N, S, S, 3], ``counts`` int64[N], ``labels`` int64[N], ``semantic`` uint8[N, S, S],
@@ -451,7 +457,7 @@ def make_shapes(
     config = _SceneConfig(
         image_size=image_size, min_objects=min_objects, max_objects=max_objects, num_classes=num_classes,
         num_colors=num_colors, background=background, antialias=antialias, rotate=rotate,
-        min_visible_fraction=min_visible_fraction, max_attempts=max_attempts,
+        min_visible_fraction=min_visible_fraction, max_attempts=max_attempts, first_class=first_class,
     )  # fmt: skip
     scenes = [_draw_scene(np.random.default_rng(stream), config) for stream in _split_streams(seed, split, sizes)]
     return _assemble(scenes, config.image_size)

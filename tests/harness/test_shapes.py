@@ -51,6 +51,7 @@ VARIANTS = [
     Variant("all-classes-upright-plain", {"num_classes": 10, "rotate": False, "background": "plain", "max_objects": 8}),
     Variant("one-object-antialias5", {"num_classes": 10, "min_objects": 1, "max_objects": 1, "background": "plain", "antialias": 5}, 1),
     Variant("crowded-no-antialias", {"min_objects": 6, "max_objects": 10, "antialias": 1, "min_visible_fraction": 0.8}),
+    Variant("last-five-classes-one-object", {"image_size": 32, "num_classes": 5, "first_class": 5, "max_objects": 1, "min_visible_fraction": 1.0}, 1),
 ]
 
 
@@ -98,10 +99,12 @@ def test_shapes_counts_within_bounds_and_object_image_sorted(scenes):
 
 def test_shapes_labels_within_configured_ranges(scenes):
     params, arrays = scenes
-    for key, limit in (("classes", params["num_classes"]), ("colors", params["num_colors"]), ("sizes", len(SIZE_NAMES))):
+    first_class = params.get("first_class", 0)
+    ranges = (("classes", first_class, params["num_classes"]), ("colors", 0, params["num_colors"]), ("sizes", 0, len(SIZE_NAMES)))
+    for key, low, count in ranges:
         values = arrays[key]
-        assert values.min() >= 0 and values.max() < limit, f"{key} span [{values.min()}, {values.max()}], expected [0, {limit})"
-        assert len(np.unique(values)) == limit, f"{key}: only {np.unique(values).tolist()} of {limit} values drawn"
+        assert values.min() >= low and values.max() < low + count, f"{key} span [{values.min()}, {values.max()}], expected [{low}, {low + count})"
+        assert len(np.unique(values)) == count, f"{key}: only {np.unique(values).tolist()} of {count} values drawn"
 
 
 def test_shapes_captions_name_size_colour_and_shape(scenes):
@@ -252,6 +255,7 @@ def test_shapes_empty_split_keeps_dtypes():
         ({"max_objects": 0}, "max_objects"),
         ({"min_objects": 4, "max_objects": 3}, "min_objects"),
         ({"num_classes": 11}, "num_classes"),
+        ({"num_classes": 5, "first_class": 6}, "first_class"),
         ({"num_colors": 0}, "num_colors"),
         ({"antialias": 4}, "antialias must be odd"),
         ({"background": "noise"}, "background"),
