@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the topic tests: images, tensors, boxes.
+"""Hypothesis strategies shared by the topic tests: images, tensors, boxes, regions of interest, binary masks.
 
 All draw their values through hypothesis (no hidden global RNG), so the ``grading`` profile reproduces them.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-__all__ = ["uint8_images", "float_images", "tensors", "nchw_tensors", "boxes_xyxy", "seeds", "seeded_randn", "seeded_init"]
+__all__ = ["uint8_images", "float_images", "tensors", "nchw_tensors", "boxes_xyxy", "rois", "ROI_STYLES", "binary_masks", "seeds", "seeded_randn", "seeded_init"]
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 
@@ -94,3 +94,62 @@ def boxes_xyxy(max_boxes: int = 8, image_size: float = 64.0, allow_degenerate: b
     if not allow_degenerate:
         one = one.filter(lambda b: b[2] > b[0] and b[3] > b[1])
     return st.lists(one, min_size=0, max_size=max_boxes).map(lambda bs: torch.tensor(bs, dtype=torch.float32).reshape(-1, 4))
+
+
+ROI_STYLES = ("fractional", "integer", "half-integer", "thin", "beyond")
+
+
+def rois(batch: int, height: int, width: int, max_rois: int = 6, beyond: float = 3.0, min_rois: int = 0) -> st.SearchStrategy[torch.Tensor]:
+    """float64 ``Tensor[K, 5]`` regions of interest ``(batch index, x1, y1, x2, y2)`` on a batch of ``height x width``
+    maps, in map coordinates, ``x1 <= x2`` and ``y1 <= y2``; ``K`` in ``[min_rois, max_rois]``.
+
+    Built from a drawn seed in one of :data:`ROI_STYLES`: corners anywhere in ``[-beyond, side + beyond]``, on
+    integers, on halves (where rounding conventions differ), RoIs thinner than a cell (zero-size ones included), or
+    RoIs straddling a border (so bilinear samples land on and past it).
+    """
+
+    def build(args: tuple[int, str, int]) -> torch.Tensor:
+        count, style, seed = args
+        rng = np.random.default_rng(seed)
+        sides = np.array([width, height], dtype=np.float64)
+        first = rng.uniform(-beyond, sides + beyond, (count, 2))  # (K, 2) x1, y1
+        size = rng.uniform(0, sides + beyond, (count, 2))
+        if style == "integer":
+            first, size = np.round(first), np.round(size)
+        elif style == "half-integer":
+            first, size = np.round(2 * first) / 2, np.round(2 * size) / 2
+        elif style == "thin":
+            size = size * rng.choice([0.0, 0.05, 0.3, 0.9], (count, 2))
+        elif style == "beyond":  # centred near a border: half inside, half outside
+            border = rng.integers(0, 2, (count, 2)) * sides
+            first = border - size / 2 + rng.uniform(-0.5, 0.5, (count, 2))
+        index = rng.integers(0, batch, (count, 1)).astype(np.float64)
+        return torch.from_numpy(np.concatenate([index, first, first + size], axis=1))
+
+    return st.tuples(st.integers(min_rois, max_rois), st.sampled_from(ROI_STYLES), seeds).map(build)
+
+
+def binary_masks(min_side: int = 1, max_side: int = 12) -> st.SearchStrategy[torch.Tensor]:
+    """``bool Tensor[H, W]`` masks from a drawn seed: random density, a rectangle, all False, all True, or one pixel,
+    with ``H`` and ``W`` drawn independently (so masks are rarely square)."""
+
+    def build(args: tuple[int, int, str, int]) -> torch.Tensor:
+        height, width, style, seed = args
+        rng = np.random.default_rng(seed)
+        if style == "empty":
+            mask = np.zeros((height, width), dtype=bool)
+        elif style == "full":
+            mask = np.ones((height, width), dtype=bool)
+        elif style == "one pixel":
+            mask = np.zeros((height, width), dtype=bool)
+            mask[rng.integers(height), rng.integers(width)] = True
+        elif style == "rectangle":
+            mask = np.zeros((height, width), dtype=bool)
+            top, left = rng.integers(height), rng.integers(width)
+            mask[top : rng.integers(top, height) + 1, left : rng.integers(left, width) + 1] = True
+        else:
+            mask = rng.random((height, width)) < rng.uniform(0.1, 0.9)
+        return torch.from_numpy(mask)
+
+    styles = st.sampled_from(["random", "rectangle", "empty", "full", "one pixel"])
+    return st.tuples(st.integers(min_side, max_side), st.integers(min_side, max_side), styles, seeds).map(build)

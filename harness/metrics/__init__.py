@@ -15,6 +15,7 @@ import numpy as np
 from harness.metrics.calibration import accuracy_from_probs, ece
 from harness.metrics.classification import accuracy
 from harness.metrics.detection import coco_map, coco_map50
+from harness.metrics.instance_segmentation import coco_mask_map, coco_mask_map50
 from harness.metrics.segmentation import miou, pixel_accuracy
 
 __all__ = ["METRICS", "Metric"]
@@ -27,6 +28,8 @@ METRICS: dict[str, Metric] = {
     "ece": ece,
     "coco_map": coco_map,
     "coco_map50": coco_map50,
+    "coco_mask_map": coco_mask_map,
+    "coco_mask_map50": coco_mask_map50,
     "miou": miou,
     "pixel_accuracy": pixel_accuracy,
 }

@@ -12,12 +12,16 @@ Both sides become in-memory COCO datasets: image ``i`` has id ``i + 1``, class `
 Every class in the truth or the predictions is a category; a category without ground truth does not count towards
 the mean (COCO's rule), so a false positive of an absent class costs nothing. COCOeval's defaults apply: IoU
 thresholds 0.50:0.05:0.95, 101 recall points, at most 100 detections per image (the highest-scoring ones).
+
+:func:`coco_metrics` is the path every COCO metric takes (validation and datasets, the backend, COCOeval, the cache);
+:mod:`harness.metrics.instance_segmentation` scores masks through it with ``iouType="segm"``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,7 +30,7 @@ import torch
 from harness.compare import as_numpy
 from harness.outcomes import CheckFailure
 
-__all__ = ["BACKENDS", "detection_predictions", "coco_detection_metrics", "coco_map", "coco_map50"]
+__all__ = ["BACKENDS", "detection_predictions", "coco_annotation", "coco_datasets", "coco_metrics", "coco_detection_metrics", "coco_map", "coco_map50"]
 
 BACKENDS = ("faster_coco_eval", "pycocotools")
 """COCOeval implementations, fastest first; they agree to 1e-12 (pycocotools adds np.spacing(1) to precision
@@ -35,7 +39,7 @@ denominators, faster-coco-eval does not; see tests/harness/test_metrics_detectio
 _STAT_NAMES = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "mar1", "mar10", "mar100", "mar_small", "mar_medium", "mar_large")
 _MAX_LABEL = 2**31 - 2  # category id = label + 1 must fit COCO's int32 ids
 _CACHE_SIZE = 4
-_cache: list[tuple[Any, Any, str, dict[str, float]]] = []  # (predictions, truth, backend, metrics), newest last
+_cache: list[tuple[str, Any, Any, str, dict[str, float]]] = []  # (iou type, predictions, truth, backend, metrics), newest last
 
 
 def _tensor_or_array(value: Any, what: str) -> np.ndarray:
@@ -97,6 +101,32 @@ def _truth_images(truth: dict[str, np.ndarray]) -> int:
     return len(truth["counts"])
 
 
+def coco_annotation(image: int, label: int, box: np.ndarray) -> dict[str, Any]:
+    """One COCO annotation of image index ``image`` (id ``image + 1``), class ``label`` (category ``label + 1``) and
+    xyxy ``box`` (``bbox`` xywh, ``area = w * h``, ``iscrowd = 0``); :func:`coco_datasets` numbers it."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    width, height = x2 - x1, y2 - y1
+    return {"image_id": image + 1, "category_id": label + 1, "bbox": [x1, y1, width, height], "area": width * height, "iscrowd": 0}
+
+
+def coco_datasets(
+    images: int, truth: list[dict[str, Any]], detections: list[dict[str, Any]], image_size: tuple[int, int] | None = None
+) -> tuple[dict[str, list], dict[str, list]]:
+    """In-memory COCO datasets (ground truth, detections) of ``images`` images from annotations (without ids).
+
+    Every class of either side is a category; annotations are numbered 1, 2, ... in order on each side. Images get
+    ``height`` and ``width`` when ``image_size`` (H, W) is given (COCO reads them for segmentations).
+    """
+    categories = [{"id": c} for c in sorted({a["category_id"] for a in truth} | {a["category_id"] for a in detections})]
+    size = {} if image_size is None else {"height": int(image_size[0]), "width": int(image_size[1])}
+    image_list = [{"id": i + 1, **size} for i in range(images)]
+
+    def dataset(annotations: list[dict[str, Any]]) -> dict[str, list]:
+        return {"images": image_list, "categories": categories, "annotations": [{**a, "id": n + 1} for n, a in enumerate(annotations)]}
+
+    return dataset(truth), dataset(detections)
+
+
 def _coco_datasets(
     predictions: list[tuple[np.ndarray, np.ndarray, np.ndarray]], truth: dict[str, np.ndarray]
 ) -> tuple[dict[str, list], dict[str, list]]:
@@ -104,27 +134,14 @@ def _coco_datasets(
     gt_boxes = np.asarray(truth["boxes"], dtype=np.float64).reshape(-1, 4)
     gt_classes = np.asarray(truth["classes"], dtype=np.int64)
     gt_images = np.asarray(truth["object_image"], dtype=np.int64)
-    classes = {int(c) for c in gt_classes} | {int(c) for _, _, labels in predictions for c in labels}
-    images = [{"id": i + 1} for i in range(len(predictions))]
-    categories = [{"id": c + 1} for c in sorted(classes)]
-
-    def annotation(number: int, image: int, box: np.ndarray, label: int) -> dict[str, Any]:
-        x1, y1, x2, y2 = (float(v) for v in box)
-        width, height = x2 - x1, y2 - y1
-        return {"id": number, "image_id": image + 1, "category_id": label + 1, "bbox": [x1, y1, width, height],
-                "area": width * height, "iscrowd": 0}  # fmt: skip
-
-    gt = [annotation(n + 1, int(i), b, int(c)) for n, (i, b, c) in enumerate(zip(gt_images, gt_boxes, gt_classes))]
-    dt = []
-    for image, (boxes, scores, labels) in enumerate(predictions):
-        for box, score, label in zip(boxes, scores, labels):
-            dt.append({**annotation(len(dt) + 1, image, box, int(label)), "score": float(score)})
-    return ({"images": images, "categories": categories, "annotations": gt},
-            {"images": images, "categories": categories, "annotations": dt})  # fmt: skip
+    gt = [coco_annotation(int(i), int(c), b) for i, b, c in zip(gt_images, gt_boxes, gt_classes)]
+    dt = [{**coco_annotation(image, int(label), box), "score": float(score)}
+          for image, (boxes, scores, labels) in enumerate(predictions) for box, score, label in zip(boxes, scores, labels)]  # fmt: skip
+    return coco_datasets(len(predictions), gt, dt)
 
 
-def _evaluate(gt: dict[str, list], dt: dict[str, list], backend: str) -> np.ndarray:
-    """COCOeval's twelve summary statistics (bbox) for in-memory datasets."""
+def _evaluate(gt: dict[str, list], dt: dict[str, list], backend: str, iou_type: str = "bbox") -> np.ndarray:
+    """COCOeval's twelve summary statistics for in-memory datasets (``iou_type`` "bbox" or "segm")."""
     with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its progress and summary
         if backend == "pycocotools":
             from pycocotools.coco import COCO
@@ -140,7 +157,7 @@ def _evaluate(gt: dict[str, list], dt: dict[str, list], backend: str) -> np.ndar
             coco.dataset = dataset
             coco.createIndex()
             cocos.append(coco)
-        evaluator = Evaluator(cocos[0], cocos[1], iouType="bbox")
+        evaluator = Evaluator(cocos[0], cocos[1], iouType=iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
@@ -153,6 +170,40 @@ def _default_backend() -> str:
     except ImportError:
         return "pycocotools"
     return "faster_coco_eval"
+
+
+def coco_metrics(
+    predictions: Any, truth: dict[str, np.ndarray], *, iou_type: str, datasets: Callable[[Any, dict[str, np.ndarray]], tuple[dict, dict]],
+    backend: str | None = None,
+) -> dict[str, float]:
+    """COCOeval's statistics of a task's predictions, the path box and mask metrics share.
+
+    Args:
+        predictions: what the task's predict entry point returned.
+        truth: the hidden split's arrays.
+        iou_type: ``"bbox"`` or ``"segm"``, COCOeval's ``iouType``.
+        datasets: validates ``predictions`` (raising CheckFailure) and builds the in-memory COCO datasets
+            ``(ground truth, detections)`` from them and ``truth``.
+        backend: ``"faster_coco_eval"`` (default when installed) or ``"pycocotools"``.
+
+    Returns:
+        COCOeval's twelve ``stats`` by name (``map``, ``map50``, ``map75``, ..., ``mar_large``), computed once per
+        (iou type, predictions, truth, backend) object tuple: the checks of one task (mAP, mAP50) share it.
+    """
+    backend = backend or _default_backend()
+    for cached_type, cached_predictions, cached_truth, cached_backend, metrics in _cache:
+        if cached_type == iou_type and cached_predictions is predictions and cached_truth is truth and cached_backend == backend:
+            return dict(metrics)
+    gt, dt = datasets(predictions, truth)
+    metrics = dict(zip(_STAT_NAMES, (float(v) for v in _evaluate(gt, dt, backend, iou_type))))
+    _cache.append((iou_type, predictions, truth, backend, metrics))  # holds the objects, so their ids cannot be reused
+    del _cache[:-_CACHE_SIZE]
+    return dict(metrics)
+
+
+def _box_datasets(predictions: Any, truth: dict[str, np.ndarray]) -> tuple[dict[str, list], dict[str, list]]:
+    """Validated box predictions and the truth's boxes as COCO datasets."""
+    return _coco_datasets(detection_predictions(predictions, _truth_images(truth)), truth)
 
 
 def coco_detection_metrics(predictions: Any, truth: dict[str, np.ndarray], *, backend: str | None = None) -> dict[str, float]:
@@ -173,16 +224,7 @@ def coco_detection_metrics(predictions: Any, truth: dict[str, np.ndarray], *, ba
     Raises:
         CheckFailure: malformed predictions (see :func:`detection_predictions`).
     """
-    backend = backend or _default_backend()
-    for cached_predictions, cached_truth, cached_backend, metrics in _cache:
-        if cached_predictions is predictions and cached_truth is truth and cached_backend == backend:
-            return dict(metrics)
-    checked = detection_predictions(predictions, _truth_images(truth))
-    gt, dt = _coco_datasets(checked, truth)
-    metrics = dict(zip(_STAT_NAMES, (float(v) for v in _evaluate(gt, dt, backend))))
-    _cache.append((predictions, truth, backend, metrics))  # holds the objects, so their ids cannot be reused
-    del _cache[:-_CACHE_SIZE]
-    return dict(metrics)
+    return coco_metrics(predictions, truth, iou_type="bbox", datasets=_box_datasets, backend=backend)
 
 
 def coco_map(predictions: Any, truth: dict[str, np.ndarray]) -> float:
