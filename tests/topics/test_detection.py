@@ -1,5 +1,5 @@
 """Graded tests of topic 06 `detection` (specs/06_detection.yaml): box geometry, NMS, anchor coding, the YOLO loss,
-postprocessing, COCO mAP, and a YOLO trained on shapes64.
+postprocessing, COCO mAP, and a YOLO trained on shapes64 and timed at batch 1.
 
 Oracles: torchvision.ops (box_convert, box_iou, generalized_box_iou, nms, batched_nms), pycocotools' COCOeval, and
 loops and formulas written here from the spec. Tolerances, thresholds and points come from the spec.
@@ -17,7 +17,7 @@ import torchvision
 from hypothesis import given, strategies as st
 
 from harness.strategies import boxes_xyxy, seeds
-from harness.testing import CheckFailure, assert_close, assert_reaches_threshold, check, run_metric_task
+from harness.testing import CheckFailure, assert_close, assert_reaches_threshold, check, run_latency_task, run_metric_task
 
 DTYPES = [torch.float32, torch.float64]
 DTYPE_IDS = ["float32", "float64"]
@@ -460,3 +460,8 @@ def test_yolo_shapes_map50(impl, spec, spec_check):
 def test_yolo_shapes_map(impl, spec, spec_check):
     result = run_metric_task(impl, spec, "yolo_shapes_map", seed=0)  # the same training run as yolo_shapes_map50
     assert_reaches_threshold(result, spec_check, "(COCO mAP at IoU 0.50:0.95) on the hidden shapes64 test split")
+
+
+@check("yolo_shapes_latency")
+def test_yolo_shapes_latency(impl, spec):
+    run_latency_task(impl, spec, "yolo_shapes_latency", seed=0)  # the model of the metric checks; budget from the spec
