@@ -16,7 +16,8 @@ The path of the lesson:
 - ``confusion_matrix``, ``iou_per_class``, ``mean_iou``, ``pixel_accuracy``: the metrics, accumulated over the
   **whole dataset** before dividing. Averaging per-batch IoUs (and counting a class absent from a batch as 0, as the
   lesson does) is a different, wrong number: it caps mIoU near 0.5 on a dataset where every class is rare.
-- ``train_segmenter`` / ``predict_segmenter``: the metric task, a U-Net on synthetic shapes scenes within a budget.
+- ``train_segmenter`` / ``predict_segmenter``: the metric task, a U-Net trained on synthetic shapes scenes with a fixed
+  schedule.
 """
 
 from __future__ import annotations
@@ -300,12 +301,12 @@ def pixel_accuracy(predictions: Tensor | Sequence[Tensor], targets: Tensor | Seq
 
 
 def train_segmenter(train: dict, *, seed: int, budget_s: float) -> nn.Module:
-    """Train a U-Net (behind a stride-2 stem) on shapes scenes with AdamW, a warm-up + cosine schedule, random flips,
-    and cross-entropy plus Dice.
+    """Train a U-Net (behind a stride-2 stem) on random windows of shapes scenes with AdamW, a warm-up + cosine
+    schedule, random flips, and cross-entropy plus Dice.
 
-    Training runs a fixed number of steps, so it is deterministic given ``seed``, unless the clock says the budget will
-    run out first: the schedule then follows the clock instead (progress = the larger of steps done and time used),
-    so the learning rate still decays to 0 in time. The global RNG is left as it was.
+    Training runs a fixed number of steps, so a seed gives the same model on any machine, whatever its load; only
+    where the budget is nearly spent first (a much slower machine) does training stop early, to return in time. The
+    global RNG is left as it was.
 
     Args:
         train (dict): ``{"images": Tensor[N, 3, H, W] float32 in [0, 1], "semantic": Tensor[N, H, W] uint8}``
