@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics.calibration import accuracy_from_probs, ece
+from harness.metrics.calibration import accuracy_from_probs, ece, worst_class_f1
 from harness.metrics.classification import accuracy
 from harness.metrics.detection import coco_map, coco_map50
 from harness.metrics.instance_segmentation import coco_mask_map, coco_mask_map50
@@ -26,6 +26,7 @@ METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
     "accuracy_from_probs": accuracy_from_probs,
     "ece": ece,
+    "worst_class_f1": worst_class_f1,
     "coco_map": coco_map,
     "coco_map50": coco_map50,
     "coco_mask_map": coco_mask_map,

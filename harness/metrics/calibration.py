@@ -1,4 +1,5 @@
-"""Metrics on predicted class probabilities: accuracy of their argmax and expected calibration error (torchmetrics)."""
+"""Metrics on predicted class probabilities: accuracy and the worst class's F1 of their argmax (scikit-learn), and
+expected calibration error (torchmetrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from harness.compare import as_numpy
 from harness.outcomes import CheckFailure
 
-__all__ = ["class_probabilities", "accuracy_from_probs", "ece", "ROW_SUM_TOLERANCE", "ECE_BINS"]
+__all__ = ["class_probabilities", "accuracy_from_probs", "per_class_f1", "worst_class_f1", "ece", "ROW_SUM_TOLERANCE", "ECE_BINS"]
 
 ROW_SUM_TOLERANCE = 1e-3  # rows of probabilities must sum to 1 within this
 ECE_BINS = 15
@@ -43,6 +44,24 @@ def accuracy_from_probs(outputs: Any, truth: dict[str, np.ndarray]) -> float:
     labels = truth["labels"]
     probs = class_probabilities(outputs, len(labels), int(labels.max()) + 1)
     return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def per_class_f1(outputs: Any, truth: dict[str, np.ndarray]) -> np.ndarray:
+    """float64[C]: each class's F1 of the rows' argmax (scikit-learn's ``precision_recall_fscore_support``); 0 for a
+    class that is never predicted correctly, including one never predicted at all."""
+    from sklearn.metrics import precision_recall_fscore_support  # imported on use: slow import
+
+    labels = truth["labels"]
+    num_classes = int(labels.max()) + 1
+    predictions = class_probabilities(outputs, len(labels), num_classes).argmax(axis=1)
+    _, _, f1, _ = precision_recall_fscore_support(labels, predictions, labels=list(range(num_classes)), zero_division=0)
+    return f1
+
+
+def worst_class_f1(outputs: Any, truth: dict[str, np.ndarray]) -> float:
+    """The lowest per-class F1 (:func:`per_class_f1`): every class must be learned, which accuracy alone does not
+    ask (a classifier that never predicts one of ten balanced classes can still score 0.9)."""
+    return float(per_class_f1(outputs, truth).min())
 
 
 def ece(outputs: Any, truth: dict[str, np.ndarray]) -> float:

@@ -191,7 +191,7 @@ def predict_classifier(model, inputs):
     return torch.full((len(inputs["images"]),), 3, dtype=torch.int64)  # bug: class indices, not probabilities
 """
 
-METRIC_CHECKS = ["shapes_classify_accuracy", "shapes_classify_ece"]
+METRIC_CHECKS = ["shapes_classify_accuracy", "shapes_classify_ece", "shapes_classify_worst_class_f1"]
 
 CANARIES = {
     "constants": (

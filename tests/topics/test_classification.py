@@ -366,3 +366,8 @@ def test_shapes_classify_accuracy(impl, spec, spec_check):
 @check("shapes_classify_ece")
 def test_shapes_classify_ece(impl, spec, spec_check):
     _assert_metric_passes(impl, spec, spec_check, "shapes_classify_ece")
+
+
+@check("shapes_classify_worst_class_f1")
+def test_shapes_classify_worst_class_f1(impl, spec, spec_check):
+    _assert_metric_passes(impl, spec, spec_check, "shapes_classify_worst_class_f1")
