@@ -7,7 +7,7 @@ of each in one pytest-benchmark group so the comparison table shows the ratio. `
     pytest tests/benchmarks --benchmark-enable [--impl student|PATH]
 
 Without ``--benchmark-enable`` each contender runs once, as a smoke test. Every contender's result is compared with
-torchvision's, so a benchmark never times a wrong answer. The implementation is the one ``--impl`` selects (default:
+torchvision's within the tolerance of the spec's oracle check, so a benchmark never times a wrong answer. The implementation is the one ``--impl`` selects (default:
 reference), loaded without the grading guards. The inputs are a Mask R-CNN box head's on shapes64: a batch of 8 stride-4
 maps (64 channels, 16 x 16), 48 RoIs per image, 7 x 7 bins, 2 x 2 samples per bin, aligned.
 """
@@ -20,12 +20,19 @@ import pytest
 import torch
 import torchvision
 
+from harness.compare import assert_close
 from harness.loader import load_topic, resolve_implementation
+from harness.spec import load_specs
 
 FEATURES = (8, 64, 16, 16)  # N, C, H, W: stride 4 on 64 x 64 images
 ROIS_PER_IMAGE = 48
 OPTIONS = {"output_size": (7, 7), "spatial_scale": 0.25, "sampling_ratio": 2, "aligned": True}
 GROUP = f"roi_align float32 {list(FEATURES)}, {ROIS_PER_IMAGE} RoIs per image, 7 x 7 bins, sampling 2, aligned"
+
+
+@pytest.fixture(scope="module")
+def checks() -> dict:
+    return load_specs()["instance_seg"].checks
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +57,19 @@ def _roi_align(instance_seg: types.ModuleType, contender: str):
 
 @pytest.mark.benchmark(group=f"{GROUP}: forward")
 @pytest.mark.parametrize("contender", ["implementation", "torchvision"], ids=["impl.roi_align", "torchvision.ops.roi_align"])
-def test_roi_align_forward_time_against_torchvision(benchmark, instance_seg, contender):
+def test_roi_align_forward_time_against_torchvision(benchmark, instance_seg, checks, contender):
     features, rois = _inputs()
     roi_align = _roi_align(instance_seg, contender)
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()  # timings depend on it: report it with them
     with torch.no_grad():
         pooled = benchmark(roi_align, features, rois, **OPTIONS)
-        torch.testing.assert_close(pooled, torchvision.ops.roi_align(features, rois, **OPTIONS), rtol=1e-5, atol=1e-5)
+        expected = torchvision.ops.roi_align(features, rois, **OPTIONS)
+        assert_close(pooled, expected, checks["roi_align_matches_torchvision"].tolerance_for(torch.float32), what=f"{contender} roi_align")
 
 
 @pytest.mark.benchmark(group=f"{GROUP}: forward + backward")
 @pytest.mark.parametrize("contender", ["implementation", "torchvision"], ids=["impl.roi_align", "torchvision.ops.roi_align"])
-def test_roi_align_backward_time_against_torchvision(benchmark, instance_seg, contender):
+def test_roi_align_backward_time_against_torchvision(benchmark, instance_seg, checks, contender):
     features, rois = _inputs()
     roi_align = _roi_align(instance_seg, contender)
     grad_out = torch.randn(len(rois), FEATURES[1], *OPTIONS["output_size"], generator=torch.Generator().manual_seed(1))
@@ -75,4 +83,5 @@ def test_roi_align_backward_time_against_torchvision(benchmark, instance_seg, co
     gradient = benchmark(forward_backward)
     leaf = features.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad(torchvision.ops.roi_align(leaf, rois, **OPTIONS), leaf, grad_out)
-    torch.testing.assert_close(gradient, expected, rtol=1e-4, atol=1e-4)
+    tolerance = checks["roi_align_backward_matches_torchvision"].tolerance_for(torch.float32)
+    assert_close(gradient, expected, tolerance, what=f"gradient of {contender} roi_align")
