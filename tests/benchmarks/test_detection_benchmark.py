@@ -6,7 +6,7 @@ triple) in one pytest-benchmark group so the comparison table shows the ratio. `
     pytest tests/benchmarks --benchmark-enable [--impl student|PATH]
 
 Without ``--benchmark-enable`` each contender runs once, as a smoke test. Every contender's result is compared with
-the library's, so a benchmark never times a wrong answer. The implementation is the one ``--impl`` selects (default:
+the library's within the tolerance of the spec's oracle check, so a benchmark never times a wrong answer. The implementation is the one ``--impl`` selects (default:
 reference), loaded without the grading guards. The mAP set is COCO-sized per image: 500 images, 20 ground-truth boxes
 and 50 detections each, 10 classes; the harness's COCOeval path (both backends) is timed end to end, from the task's
 predictions to the summary statistics.
@@ -21,13 +21,20 @@ import pytest
 import torch
 import torchvision
 
+from harness.compare import assert_close
 from harness.loader import load_topic, resolve_implementation
 from harness.metrics.detection import coco_detection_metrics
+from harness.spec import load_specs
 
 BOXES = 1000  # box_iou: 1000 x 1000 pairs
 NMS_BOXES = 2000  # nms: 100 clusters of 20 jittered boxes
 MAP_IMAGES, MAP_TRUTHS, MAP_DETECTIONS, MAP_CLASSES = 500, 20, 50, 10
 IMAGE_SIZE = 640.0
+
+
+@pytest.fixture(scope="module")
+def checks() -> dict:
+    return load_specs()["detection"].checks
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +51,14 @@ def _boxes(count: int, generator: torch.Generator) -> torch.Tensor:
 
 @pytest.mark.benchmark(group=f"box_iou float32 [{BOXES}, 4] x [{BOXES}, 4]")
 @pytest.mark.parametrize("contender", ["implementation", "torchvision"], ids=["impl.box_iou", "torchvision.ops.box_iou"])
-def test_box_iou_time_against_torchvision(benchmark, detection, contender):
+def test_box_iou_time_against_torchvision(benchmark, detection, checks, contender):
     generator = torch.Generator().manual_seed(0)
     boxes1, boxes2 = _boxes(BOXES, generator), _boxes(BOXES, generator)
     box_iou = detection.box_iou if contender == "implementation" else torchvision.ops.box_iou
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
     iou = benchmark(box_iou, boxes1, boxes2)
-    torch.testing.assert_close(iou, torchvision.ops.box_iou(boxes1, boxes2), rtol=1e-5, atol=1e-6)
+    tolerance = checks["box_iou_matches_torchvision"].tolerance_for(torch.float32)
+    assert_close(iou, torchvision.ops.box_iou(boxes1, boxes2), tolerance, what=f"{contender} box_iou")
 
 
 @pytest.mark.benchmark(group=f"nms float32 [{NMS_BOXES}, 4] (clusters), iou_threshold 0.5")
@@ -107,7 +115,7 @@ MAP_CONTENDERS = ["implementation", "pycocotools", "faster_coco_eval"]
 
 @pytest.mark.benchmark(group=f"COCO box mAP, {MAP_IMAGES} images x {MAP_TRUTHS} truths x {MAP_DETECTIONS} detections")
 @pytest.mark.parametrize("contender", MAP_CONTENDERS, ids=["impl.mean_average_precision", "harness (pycocotools)", "harness (faster-coco-eval)"])
-def test_mean_average_precision_time_against_cocoeval(benchmark, detection, map_set, contender):
+def test_mean_average_precision_time_against_cocoeval(benchmark, detection, checks, map_set, contender):
     detections, truths, expected = map_set
     truth = _truth_arrays(truths)
 
@@ -118,5 +126,6 @@ def test_mean_average_precision_time_against_cocoeval(benchmark, detection, map_
 
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
     result = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    tolerance = checks["mean_average_precision_matches_cocoeval"].tolerance_for(torch.float64)
     for key in ("map", "map50", "map75"):
-        assert result[key] == pytest.approx(expected[key], abs=1e-6), f"{contender}: {key} {result[key]} vs pycocotools {expected[key]}"
+        assert_close(float(result[key]), expected[key], tolerance, what=f"{contender} {key} (pycocotools: {expected[key]:.6f})")
