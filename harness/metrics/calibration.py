@@ -39,10 +39,15 @@ def class_probabilities(outputs: Any, count: int, num_classes: int) -> np.ndarra
     return probs
 
 
+def _probabilities_and_labels(outputs: Any, truth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The validated ``float64[N, C]`` probabilities and the hidden ``labels[N]``; ``C`` is the labels' class count."""
+    labels = truth["labels"]
+    return class_probabilities(outputs, len(labels), int(labels.max()) + 1), labels
+
+
 def accuracy_from_probs(outputs: Any, truth: dict[str, np.ndarray]) -> float:
     """Fraction of images whose most probable class (first on a tie) equals the label."""
-    labels = truth["labels"]
-    probs = class_probabilities(outputs, len(labels), int(labels.max()) + 1)
+    probs, labels = _probabilities_and_labels(outputs, truth)
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
@@ -51,10 +56,9 @@ def per_class_f1(outputs: Any, truth: dict[str, np.ndarray]) -> np.ndarray:
     class that is never predicted correctly, including one never predicted at all."""
     from sklearn.metrics import precision_recall_fscore_support  # imported on use: slow import
 
-    labels = truth["labels"]
-    num_classes = int(labels.max()) + 1
-    predictions = class_probabilities(outputs, len(labels), num_classes).argmax(axis=1)
-    _, _, f1, _ = precision_recall_fscore_support(labels, predictions, labels=list(range(num_classes)), zero_division=0)
+    probs, labels = _probabilities_and_labels(outputs, truth)
+    classes = list(range(probs.shape[1]))
+    _, _, f1, _ = precision_recall_fscore_support(labels, probs.argmax(axis=1), labels=classes, zero_division=0)
     return f1
 
 
@@ -68,10 +72,8 @@ def ece(outputs: Any, truth: dict[str, np.ndarray]) -> float:
     """15-bin expected calibration error of the probabilities (torchmetrics' MulticlassCalibrationError, norm l1)."""
     from torchmetrics.functional.classification import multiclass_calibration_error  # imported on use: slow import
 
-    labels = truth["labels"]
-    num_classes = int(labels.max()) + 1
-    probs = class_probabilities(outputs, len(labels), num_classes)
+    probs, labels = _probabilities_and_labels(outputs, truth)
     value = multiclass_calibration_error(
-        torch.from_numpy(probs), torch.from_numpy(np.array(labels, np.int64)), num_classes=num_classes, n_bins=ECE_BINS, norm="l1"
+        torch.from_numpy(probs), torch.from_numpy(np.array(labels, np.int64)), num_classes=probs.shape[1], n_bins=ECE_BINS, norm="l1"
     )
     return float(value)
