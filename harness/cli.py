@@ -20,13 +20,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.grading import TopicRun, grade, run_topic, selected_checks
-from harness.loader import ImplementationError, resolve_implementation
-from harness.paths import LEADERBOARD_DIR, SPECS_DIR, STUDENT_DIR
-from harness.regress import BASELINE_FILE
-from harness.records import ResultRecord, build_record, result_json_schema, write_json_atomic
-from harness.scoring import Scores, TopicScore, score_items
+from harness.conventions import LEADERBOARD_DIR, SPECS_DIR, STUDENT_DIR
+from harness.grader.records import ResultRecord, build_record, result_json_schema, write_json_atomic
+from harness.grader.regress import BASELINE_FILE
+from harness.grader.run import TopicRun, grade, run_topic, selected_checks
 from harness.spec import SpecError, json_schema, load_specs
+from harness.spec.scoring import Scores, TopicScore, score_items
+from harness.topic.loader import ImplementationError, resolve_implementation
 
 __all__ = ["app", "main"]
 
@@ -124,7 +124,7 @@ def test_topic(
         raise typer.Exit(1)
 
 
-def _implementation(impl: str):  # noqa: ANN202 - Implementation
+def _implementation(impl: str):
     try:
         return resolve_implementation(impl)
     except ImplementationError as error:
@@ -170,7 +170,7 @@ def grade_command(
 
 
 def _write_outputs(record: ResultRecord, out: Path | None, gradescope: Path | None, junit: Path | None) -> None:
-    from harness.exports import to_gradescope, to_junit
+    from harness.grader.exports import to_gradescope, to_junit
 
     if out is not None:
         write_json_atomic(out, record.model_dump(mode="json"))
@@ -193,8 +193,8 @@ def regress_command(
     from_record: Annotated[Path | None, typer.Option("--record", help="compare this result record instead of grading again")] = None,
 ) -> None:
     """Grade the reference (full tier) and compare its metrics with the baseline; exit 1 on any regression."""
-    from harness.records import RecordError, load_record
-    from harness.regress import compare, load_baseline, write_baseline
+    from harness.grader.records import RecordError, load_record
+    from harness.grader.regress import compare, load_baseline, write_baseline
 
     specs = _specs()
     if from_record is not None:
@@ -226,7 +226,7 @@ def regress_command(
         raise _fail(f"{sum(c.regressed for c in comparisons)} regression(s)", 1)
 
 
-def _metric_cell(result) -> str:  # noqa: ANN001 - harness.tasks.TaskResult
+def _metric_cell(result) -> str:
     """A metric value; for a check with a baseline, the difference with both sides and the baseline's training time."""
     if result.baseline is None:
         return f"{result.value:.4f}"
@@ -242,10 +242,10 @@ def calibrate_command(
     impl: ImplOption = "reference",
 ) -> None:
     """Run metric tasks and time their predictions over several seeds: what thresholds and budgets are calibrated from."""
-    from harness.graded import GradedModule
-    from harness.latency import run_latency_task
-    from harness.loader import load_topic
-    from harness.tasks import run_metric_task
+    from harness.topic.guard import GradedModule
+    from harness.topic.latency import run_latency_task
+    from harness.topic.loader import load_topic
+    from harness.topic.tasks import run_metric_task
 
     specs = _specs()
     chosen = [c.strip() for c in check_ids.split(",")]
@@ -287,7 +287,7 @@ def stub_command(
     check: Annotated[bool, typer.Option("--check", help="only report stubs that are out of date")] = False,
 ) -> None:
     """Generate student/<topic>.py from reference/<topic>.py (bodies replaced by NotImplementedError)."""
-    from harness.stubgen import stub_source
+    from harness.tools.stubgen import stub_source
 
     specs = _specs()
     stale = []
@@ -308,7 +308,7 @@ def stub_command(
 @spec_app.command("check")
 def spec_check_command() -> None:
     """Every spec validates, every interface exists with its signature, every check has exactly one test."""
-    from harness.speccheck import check_all
+    from harness.tools.speccheck import check_all
 
     specs, problems = check_all()
     for problem in problems:
@@ -340,7 +340,7 @@ def leaderboard_build_command(
     best: Annotated[bool, typer.Option("--best", help="each submission's best run instead of its latest")] = False,
 ) -> None:
     """Rank the result records and write the Markdown table and the static HTML page."""
-    from harness.leaderboard import build
+    from harness.grader.leaderboard import build
 
     if not results.is_dir():
         raise _fail(f"--results {results} is not a folder")
@@ -360,8 +360,8 @@ def report_command(
     show_hidden: Annotated[bool, typer.Option("--show-hidden", help="include hidden checks' messages and numbers")] = False,
 ) -> None:
     """Write a static HTML report of one graded run: every check, failures first, with messages and numbers."""
-    from harness.records import RecordError
-    from harness.report import write_report
+    from harness.grader.records import RecordError
+    from harness.grader.report import write_report
 
     try:
         path = write_report(result, out, show_hidden=show_hidden)

@@ -338,7 +338,6 @@ def expected_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15) 
     correct = (predictions == target).to(probs.dtype)
     boundaries = torch.linspace(0, 1, n_bins + 1, dtype=probs.dtype)
     bins = torch.bucketize(confidences, boundaries, right=True) - 1  # (N,) in [0, n_bins]; n_bins: confidence 1
-    count = torch.zeros(n_bins + 1, dtype=torch.float64).index_add_(0, bins, torch.ones_like(confidences, dtype=torch.float64))
     confidence_sum = torch.zeros(n_bins + 1, dtype=torch.float64).index_add_(0, bins, confidences.double())
     correct_sum = torch.zeros(n_bins + 1, dtype=torch.float64).index_add_(0, bins, correct.double())
     # sum_k |B_k| / N * |acc_k - conf_k| = sum_k |correct_k - confidence_k| / N

@@ -147,7 +147,7 @@ def _interpolation_matrix(start: Tensor, length: Tensor, bins: int, size: int, s
 
 
 def roi_align(
-    input: Tensor,  # noqa: A002 (torchvision's parameter name, part of the contract)
+    input: Tensor,
     boxes: Tensor | list[Tensor],
     output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,
@@ -221,7 +221,7 @@ def _bin_edges(start: Tensor, end: Tensor, bins: int, size: int, dtype: torch.dt
 
 
 def roi_pool(
-    input: Tensor,  # noqa: A002 (torchvision's parameter name)
+    input: Tensor,
     boxes: Tensor | list[Tensor],
     output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,
@@ -748,7 +748,7 @@ def _detect(model: _TinyMaskRCNN, images: Tensor) -> list[dict[str, Tensor]]:
     boxes = decode_boxes(box_deltas[:, 1:].reshape(len(box_deltas), -1), torch.cat(proposals)).view(len(box_deltas), -1, 4)
     boxes = torchvision.ops.clip_boxes_to_image(boxes, model.image_size)  # (R, K, 4)
     results = []
-    for image, (start, stop) in enumerate(_spans([len(p) for p in proposals])):
+    for start, stop in _spans([len(p) for p in proposals]):
         image_scores, image_boxes = scores[start:stop].flatten(), boxes[start:stop].reshape(-1, 4)
         labels = torch.arange(model.num_classes).repeat(stop - start)
         keep = torch.nonzero(image_scores > config.score_threshold).flatten()

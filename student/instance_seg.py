@@ -61,7 +61,7 @@ BOX_SIZE_CLAMP = math.log(1000.0 / 16)  # decoded dw, dh are clamped to at most 
 
 
 def roi_align(
-    input: Tensor,  # noqa: A002 (torchvision's parameter name, part of the contract)
+    input: Tensor,
     boxes: Tensor | list[Tensor],
     output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,
@@ -95,7 +95,7 @@ def roi_align(
 
 
 def roi_pool(
-    input: Tensor,  # noqa: A002 (torchvision's parameter name)
+    input: Tensor,
     boxes: Tensor | list[Tensor],
     output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,

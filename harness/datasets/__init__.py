@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.paths import DATASETS_FILE
+from harness.conventions import DATASETS_FILE
 
 __all__ = ["DatasetEntry", "registry", "load_split", "fingerprint", "secret_seed", "SPLITS"]
 

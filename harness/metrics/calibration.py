@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.compare import as_numpy
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
+from harness.topic.compare import as_numpy
 
 __all__ = ["class_probabilities", "accuracy_from_probs", "per_class_f1", "worst_class_f1", "ece", "ROW_SUM_TOLERANCE", "ECE_BINS"]
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.compare import as_numpy
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
+from harness.topic.compare import as_numpy
 
 __all__ = ["BACKENDS", "detection_predictions", "coco_annotation", "coco_datasets", "coco_metrics", "coco_detection_metrics", "coco_map", "coco_map50"]
 

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.compare import as_numpy
 from harness.datasets.shapes import instance_masks
 from harness.metrics.detection import coco_annotation, coco_datasets, coco_metrics, detection_predictions
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
+from harness.topic.compare import as_numpy
 
 __all__ = ["mask_predictions", "encode_masks", "coco_mask_metrics", "coco_mask_map", "coco_mask_map50"]
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.compare import as_numpy
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
+from harness.topic.compare import as_numpy
 
 __all__ = [
     "segmentation_confusion_matrix",

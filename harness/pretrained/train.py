@@ -25,7 +25,7 @@ from torch import Tensor
 from harness.datasets import load_split, registry
 from harness.pretrained.shapes_net import SOURCE_DATASET, ShapesNet, ShapesNetRecipe
 from harness.pretrained.weights import RETRAIN_COMMAND, SHAPES_NET, WEIGHTS_DIR, Manifest, recipe_record
-from harness.tasks import single_threaded, to_model_inputs
+from harness.topic.tasks import single_threaded, to_model_inputs
 
 __all__ = ["augment", "train_shapes_net", "accuracy", "source_split", "write_weights", "main"]
 
@@ -50,13 +50,14 @@ def augment(images: Tensor, recipe: ShapesNetRecipe, generator: torch.Generator)
     return shifted
 
 
-def train_shapes_net(recipe: ShapesNetRecipe = ShapesNetRecipe(), *, max_steps: int | None = None) -> ShapesNet:
+def train_shapes_net(recipe: ShapesNetRecipe | None = None, *, max_steps: int | None = None) -> ShapesNet:
     """ShapesNet trained on the source training split with ``recipe`` (on one thread; global RNG left as it was).
 
     Args:
         recipe: the training recipe.
         max_steps: stop after this many optimiser steps (the schedule is unchanged); None trains it all.
     """
+    recipe = recipe or ShapesNetRecipe()
     train = source_split("train")
     images, labels = train["images"], train["labels"]
     generator = torch.Generator().manual_seed(recipe.seed)

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.loader import load_topic, resolve_implementation
+from harness.topic.loader import load_topic, resolve_implementation
 
 X_SHAPE = (8, 16, 32, 32)  # N, C_in, H, W
 WEIGHT_SHAPE = (32, 16, 3, 3)  # C_out, C_in, kH, kW

@@ -21,10 +21,10 @@ import pytest
 import torch
 import torchvision
 
-from harness.compare import assert_close
-from harness.loader import load_topic, resolve_implementation
 from harness.metrics.detection import coco_detection_metrics
 from harness.spec import load_specs
+from harness.topic.compare import assert_close
+from harness.topic.loader import load_topic, resolve_implementation
 
 BOXES = 1000  # box_iou: 1000 x 1000 pairs
 NMS_BOXES = 2000  # nms: 100 clusters of 20 jittered boxes

@@ -20,9 +20,9 @@ import pytest
 import torch
 import torchvision
 
-from harness.compare import assert_close
-from harness.loader import load_topic, resolve_implementation
 from harness.spec import load_specs
+from harness.topic.compare import assert_close
+from harness.topic.loader import load_topic, resolve_implementation
 
 FEATURES = (8, 64, 16, 16)  # N, C, H, W: stride 4 on 64 x 64 images
 ROIS_PER_IMAGE = 48

@@ -2,7 +2,7 @@
 
 Each canary is written to a fresh submission directory as the reference module's source followed by the
 canary's overrides (which may refer to the reference's own definitions by name), then graded through
-:func:`harness.grading.run_topic`, the same path ``visionbench grade`` takes.
+:func:`harness.grader.run.run_topic`, the same path ``visionbench grade`` takes.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from harness.grading import run_topic
-from harness.loader import resolve_implementation
-from harness.paths import REFERENCE_DIR
-from harness.scoring import score_items
+from harness.conventions import REFERENCE_DIR
+from harness.grader.run import run_topic
+from harness.spec.scoring import score_items
+from harness.topic.loader import resolve_implementation
 
 __all__ = ["grade_canary", "REPLACE", "expect"]
 

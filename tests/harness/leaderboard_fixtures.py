@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.records import SCHEMA_VERSION, CheckRecord, Environment, ResultRecord, Submission, TopicRecord
+from harness.grader.records import SCHEMA_VERSION, CheckRecord, Environment, ResultRecord, Submission, TopicRecord
 from harness.spec import Budget, Check, Interface, Task, TopicSpec
 
 SHAPE_POINTS = 2.0

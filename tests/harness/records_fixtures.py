@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.outcomes import Outcome
-from harness.records import SCHEMA_VERSION, CheckRecord, Environment, ResultRecord, Submission, TopicRecord
+from harness.grader.records import SCHEMA_VERSION, CheckRecord, Environment, ResultRecord, Submission, TopicRecord
 from harness.spec import load_specs
+from harness.spec.outcomes import Outcome
 
 ENVIRONMENT = Environment(
     python="3.11.7", platform="Linux", torch="2.14.1", numpy="2.4.6", cpu="test CPU", cpu_count=2, torch_threads=2, cuda=False, profile="cpu-2core"

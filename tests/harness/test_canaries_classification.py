@@ -7,7 +7,6 @@ The metric canaries never train: their train_classifier returns at once.
 """
 
 import pytest
-
 from canaries import REPLACE, expect, grade_canary
 
 QUICK_CHECKS = [

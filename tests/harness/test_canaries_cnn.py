@@ -7,7 +7,6 @@ Canaries that bundle several bugs put each in a different interface, and every c
 """
 
 import pytest
-
 from canaries import grade_canary
 
 BIASED_RUNNING_VARIANCE = """

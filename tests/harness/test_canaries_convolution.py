@@ -7,7 +7,6 @@ included: they document what a property alone cannot see (zero is linear; a flip
 
 from __future__ import annotations
 
-import pytest
 from canaries import REPLACE, expect, grade_canary
 
 from harness.spec import load_specs

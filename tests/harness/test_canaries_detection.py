@@ -7,7 +7,6 @@ say so where that happens.
 """
 
 import pytest
-
 from canaries import REPLACE, expect, grade_canary
 
 # torchvision's batched_nms keeps boxes of different classes apart; plain NMS over all boxes does not.

@@ -7,7 +7,6 @@ still pass: a canary that breaks one function must not cost the others their poi
 
 from __future__ import annotations
 
-import pytest
 from canaries import REPLACE, expect, grade_canary
 
 from harness.spec import load_specs

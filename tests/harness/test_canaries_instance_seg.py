@@ -7,7 +7,6 @@ would in a student's module. Boundary canaries (``REPLACE``) change only what th
 """
 
 import pytest
-
 from canaries import REPLACE, expect, grade_canary
 
 PATCH = """

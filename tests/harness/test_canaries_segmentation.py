@@ -8,7 +8,6 @@ wrong ``iou_per_class`` also makes ``mean_iou`` wrong, as it would in a student'
 """
 
 import pytest
-
 from canaries import REPLACE, expect, grade_canary
 
 PER_BATCH_MIOU_NAN_AS_ZERO = """

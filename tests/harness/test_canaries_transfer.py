@@ -7,7 +7,6 @@ metric task leave it out for that reason. Two bugs whose checks do not overlap s
 """
 
 import pytest
-
 from canaries import REPLACE, expect, grade_canary
 
 # requires_grad stays True: the "frozen" stage is fine-tuned after all.

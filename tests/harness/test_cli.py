@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.records import load_record, result_json_schema
+from harness.grader.records import load_record, result_json_schema
 from harness.spec import json_schema, load_specs
 
 runner = CliRunner()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.compare import assert_close
-from harness.outcomes import CheckFailure
 from harness.spec import Tolerance
+from harness.spec.outcomes import CheckFailure
+from harness.topic.compare import assert_close
 
 TIGHT = Tolerance(rtol=1e-6, atol=1e-8)
 

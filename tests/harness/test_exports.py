@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ElementTree
 import jsonschema
 from records_fixtures import make_record
 
-from harness.exports import GradescopeResults, to_gradescope, to_junit
-from harness.records import result_json_schema
+from harness.grader.exports import GradescopeResults, to_gradescope, to_junit
+from harness.grader.records import result_json_schema
 
 
 def test_record_and_gradescope_validate_and_scores_add_up():

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from harness.forbid import forbidding
-from harness.graded import GradedModule
-from harness.loader import resolve_implementation
-from harness.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
 from harness.spec import TopicSpec
-from harness.verdicts import classify
+from harness.spec.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
+from harness.topic.forbid import forbidding
+from harness.topic.guard import GradedModule
+from harness.topic.loader import resolve_implementation
+from harness.topic.verdicts import classify
 
 SPEC = TopicSpec.model_validate(
     {
@@ -108,7 +108,7 @@ def raised(error: BaseException, where: str) -> BaseException:
     exec(compile("def fail(e):\n    raise e\n", where, "exec"), namespace)
     try:
         namespace["fail"](error)
-    except BaseException as caught:  # noqa: BLE001
+    except BaseException as caught:
         return caught
     raise AssertionError("unreachable")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 
-from harness.grading import grade
-from harness.loader import resolve_implementation
-from harness.paths import REFERENCE_DIR
+from harness.conventions import REFERENCE_DIR
+from harness.grader.run import grade
 from harness.spec import load_specs
+from harness.topic.loader import resolve_implementation
 
 TOPICS = [t for t in ("image_basics", "convolution", "cnn") if t in load_specs()]
 

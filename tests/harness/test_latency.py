@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness import measurements
-from harness.latency import LatencyStats, measure_latency, peak_memory_supported, run_latency_task
-from harness.outcomes import CheckFailure
 from harness.spec import Budget, Check, Interface, Task, TopicSpec
+from harness.spec.outcomes import CheckFailure
+from harness.topic import measurements
+from harness.topic.latency import LatencyStats, measure_latency, peak_memory_supported, run_latency_task
 
 SLEEP_S = 0.004
 

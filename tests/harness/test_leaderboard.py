@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.cli import app
-from harness.leaderboard import BASELINE_MARKER, LoadedRecord, collapse, load_results, rank, render_html, render_markdown
+from harness.grader.leaderboard import BASELINE_MARKER, LoadedRecord, collapse, load_results, rank, render_html, render_markdown
 
 
 def _loaded(*records) -> list[LoadedRecord]:

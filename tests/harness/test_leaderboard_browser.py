@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from leaderboard_fixtures import board_records, specs
 
-from harness.leaderboard import BASELINE_MARKER, LoadedRecord, rank, render_html
+from harness.grader.leaderboard import BASELINE_MARKER, LoadedRecord, rank, render_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

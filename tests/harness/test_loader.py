@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness.loader import ImplementationError, load_topic, resolve_implementation
+from harness.topic.loader import ImplementationError, load_topic, resolve_implementation
 
 
 def submission(tmp_path, name, files):

@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from harness.metrics import METRICS
 from harness.metrics.calibration import per_class_f1
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
 
 NUM_CLASSES = 5
 

@@ -10,7 +10,7 @@ import torch
 
 from harness.metrics import METRICS
 from harness.metrics.detection import coco_detection_metrics, coco_map, coco_map50
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
 
 pytest.importorskip("pycocotools")
 pytest.importorskip("faster_coco_eval")

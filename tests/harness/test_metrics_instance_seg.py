@@ -12,7 +12,7 @@ import torch
 from harness.metrics import METRICS
 from harness.metrics.detection import coco_detection_metrics
 from harness.metrics.instance_segmentation import coco_mask_map, coco_mask_map50, coco_mask_metrics, encode_masks
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
 
 # pycocotools.mask.decode passes numpy a copy=False it does not take (numpy 2): harmless, and not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -28,7 +28,7 @@ def _truth(objects: list[list[tuple[int, np.ndarray]]], size: int = SIZE) -> dic
     instances = np.zeros((len(objects), size, size), np.uint8)
     classes, owners, boxes = [], [], []
     for image, drawn in enumerate(objects):
-        for number, (label, mask) in enumerate(drawn):
+        for number, (_, mask) in enumerate(drawn):
             instances[image][mask] = number + 1
         for number, (label, _) in enumerate(drawn):
             visible = instances[image] == number + 1

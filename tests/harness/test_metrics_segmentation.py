@@ -17,7 +17,7 @@ from harness.metrics.segmentation import (
     segmentation_confusion_matrix,
     semantic_num_classes,
 )
-from harness.outcomes import CheckFailure
+from harness.spec.outcomes import CheckFailure
 
 IGNORE = 255
 
@@ -40,11 +40,11 @@ def _torchmetrics_miou(predictions: np.ndarray, truth: np.ndarray, num_classes: 
 
 
 CASES = {
-    "dataset": dict(shape=(6, 9, 11), absent=None, ignore_fraction=0.0),
-    "class_absent_everywhere": dict(shape=(6, 9, 11), absent=2, ignore_fraction=0.0),
-    "ignore_index_pixels": dict(shape=(6, 9, 11), absent=None, ignore_fraction=0.2),
-    "absent_and_ignored": dict(shape=(4, 7, 5), absent=3, ignore_fraction=0.3),
-    "one_image": dict(shape=(1, 13, 8), absent=None, ignore_fraction=0.1),
+    "dataset": {"shape": (6, 9, 11), "absent": None, "ignore_fraction": 0.0},
+    "class_absent_everywhere": {"shape": (6, 9, 11), "absent": 2, "ignore_fraction": 0.0},
+    "ignore_index_pixels": {"shape": (6, 9, 11), "absent": None, "ignore_fraction": 0.2},
+    "absent_and_ignored": {"shape": (4, 7, 5), "absent": 3, "ignore_fraction": 0.3},
+    "one_image": {"shape": (1, 13, 8), "absent": None, "ignore_fraction": 0.1},
 }
 
 

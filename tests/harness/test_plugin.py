@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.paths import TOPIC_TESTS_DIR
+from harness.conventions import TOPIC_TESTS_DIR
 from harness.spec import load_specs
 
 TOPIC = "convolution"

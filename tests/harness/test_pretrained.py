@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from harness.datasets import registry
-from harness.pretrained import ShapesNet, ShapesNetRecipe, backbone_state_dict, load_manifest, load_shapes_net
+from harness.pretrained import ShapesNet, ShapesNetRecipe, backbone_state_dict, load_manifest, load_shapes_net, weights
 from harness.pretrained import train as training
-from harness.pretrained import weights
 from harness.pretrained.weights import PretrainedWeightsError
 
 

@@ -8,9 +8,9 @@ from records_fixtures import make_record
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.paths import REFERENCE_DIR
-from harness.records import CheckRecord, ResultRecord, TopicRecord
-from harness.regress import BASELINE_FILE, baseline_from, compare
+from harness.conventions import REFERENCE_DIR
+from harness.grader.records import CheckRecord, ResultRecord, TopicRecord
+from harness.grader.regress import BASELINE_FILE, baseline_from, compare
 from harness.spec import load_specs
 
 TOLERANCE = load_specs()["cnn"].checks["lenet_digits_accuracy"].regression_allowance

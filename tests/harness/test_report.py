@@ -8,8 +8,8 @@ from leaderboard_fixtures import record, topic_record, write
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.records import CheckRecord
-from harness.report import HIDDEN_NOTE, render_report, write_report
+from harness.grader.records import CheckRecord
+from harness.grader.report import HIDDEN_NOTE, render_report, write_report
 
 # the smallest valid PNG: 1x1, one grey pixel
 PNG = bytes.fromhex(

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from harness.grading import run_topic
-from harness.leaderboard import build
-from harness.loader import resolve_implementation
-from harness.paths import REFERENCE_DIR, STUDENT_DIR
-from harness.records import load_record
+from harness.conventions import REFERENCE_DIR, STUDENT_DIR
+from harness.grader.leaderboard import build
+from harness.grader.records import load_record
+from harness.grader.run import run_topic
+from harness.topic.loader import resolve_implementation
 
 HANGS, STILL_GRADED = "output_size_matches_torch", "pad2d_matches_torch"
 

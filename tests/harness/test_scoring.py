@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.outcomes import Outcome
-from harness.scoring import score_items
 from harness.spec import load_specs
+from harness.spec.outcomes import Outcome
+from harness.spec.scoring import score_items
 
 
 @pytest.fixture

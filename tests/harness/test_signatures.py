@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.signatures import parse_signature, signature_mismatch
+from harness.spec.signatures import parse_signature, signature_mismatch
 
 
 def f(x: int, weight: float, bias: float | None = None, *, stride: int = 1) -> None: ...

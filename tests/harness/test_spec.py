@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import SPECS_DIR
-from harness.records import result_json_schema
+from harness.conventions import SPECS_DIR
+from harness.grader.records import result_json_schema
 from harness.spec import CheckKind, SpecError, json_schema, load_spec, load_specs
 
 MINIMAL = """\

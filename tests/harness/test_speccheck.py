@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.paths import SPECS_DIR
-from harness.speccheck import check_all
+from harness.conventions import SPECS_DIR
+from harness.tools.speccheck import check_all
 
 
 def test_repository_is_consistent():

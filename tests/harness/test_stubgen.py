@@ -7,10 +7,10 @@ import ast
 import pytest
 import torch
 
-from harness.loader import load_topic, resolve_implementation
-from harness.signatures import signature_of
 from harness.spec import load_specs
-from harness.stubgen import stub_source
+from harness.spec.signatures import signature_of
+from harness.tools.stubgen import stub_source
+from harness.topic.loader import load_topic, resolve_implementation
 
 SPECS = load_specs()
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness import measurements, tasks
 from harness.datasets import secret_seed
-from harness.outcomes import CheckFailure
 from harness.spec import TopicSpec
-from harness.tasks import assert_reaches_threshold, resolve_inputs, run_metric_task
+from harness.spec.outcomes import CheckFailure
+from harness.topic import measurements, tasks
+from harness.topic.tasks import assert_reaches_threshold, resolve_inputs, run_metric_task
 
 METRIC_CHECK = {"kind": "metric", "points": 1, "description": "d", "uses": ["train", "predict"], "task": "fit", "metric": "accuracy",
                 "calibration": "made up", "budget": {"train_s": 30}}  # fmt: skip

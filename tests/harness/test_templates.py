@@ -8,7 +8,7 @@ import yaml
 from typer.main import get_command
 
 from harness.cli import app
-from harness.paths import ROOT
+from harness.conventions import ROOT
 from harness.spec import load_specs
 
 TEMPLATES = sorted((ROOT / "templates").glob("*.yml"))

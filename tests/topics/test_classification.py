@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from harness.strategies import seeds
-from harness.testing import CheckFailure, assert_close, check, gradients, run_metric_task
+from harness.testing import CheckFailure, assert_close, check, gradients
+from harness.topic.strategies import seeds
 
 DTYPES = [torch.float32, torch.float64]
 DTYPE_IDS = ["float32", "float64"]
@@ -169,7 +170,7 @@ def test_mixup_batch_convex_combination(impl, spec_check, count, alpha, seed, im
     if sorted(partners) != list(range(count)):
         raise CheckFailure(f"mixup_batch: partners {partners} are not a permutation of the batch")
     if lams and max(lams) - min(lams) > 1e-6:
-        raise CheckFailure(f"mixup_batch: one lam per batch expected, the targets show {sorted(set(round(v, 6) for v in lams))}")
+        raise CheckFailure(f"mixup_batch: one lam per batch expected, the targets show {sorted({round(v, 6) for v in lams})}")
     lam = lams[0] if lams else 1.0
     assert -1e-12 <= lam <= 1 + 1e-12, f"mixup_batch: lam {lam} outside [0, 1]"
     expected = lam * images + (1 - lam) * images[partners]
@@ -342,32 +343,3 @@ def test_fit_temperature_improves_calibration(impl, scale):
         raise CheckFailure(f"temperature {temperature:.4g} for {'over' if scale > 1 else 'under'}confident logits: expected T {'>' if scale > 1 else '<'} 1", numbers)
     if not torch.equal((logits / temperature).argmax(dim=1), logits.argmax(dim=1)):
         raise CheckFailure("dividing by the temperature changed a prediction", numbers)
-
-
-# --- the metric task --------------------------------------------------------------------------------------------------
-
-
-def _assert_metric_passes(impl, spec, spec_check, check_id: str) -> None:
-    result = run_metric_task(impl, spec, check_id, seed=0)
-    if not spec_check.passes(result.value):
-        relation = "below" if spec_check.higher_is_better else "above"
-        raise CheckFailure(
-            f"{result.metric} {result.value:.4f} on the hidden shapes32cls test split is {relation} the threshold {spec_check.threshold:g} "
-            f"(the reference reached {spec_check.reference_value:g}; trained {result.train_s:.1f} s of {spec_check.budget.train_s:g} s)",
-            {"value": result.value, "threshold": spec_check.threshold, "reference_value": spec_check.reference_value, "train_s": result.train_s},
-        )
-
-
-@check("shapes_classify_accuracy")
-def test_shapes_classify_accuracy(impl, spec, spec_check):
-    _assert_metric_passes(impl, spec, spec_check, "shapes_classify_accuracy")
-
-
-@check("shapes_classify_ece")
-def test_shapes_classify_ece(impl, spec, spec_check):
-    _assert_metric_passes(impl, spec, spec_check, "shapes_classify_ece")
-
-
-@check("shapes_classify_worst_class_f1")
-def test_shapes_classify_worst_class_f1(impl, spec, spec_check):
-    _assert_metric_passes(impl, spec, spec_check, "shapes_classify_worst_class_f1")

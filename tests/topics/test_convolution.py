@@ -9,7 +9,7 @@ the image, stride larger than the kernel, dilation, groups, non-square everythin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import example, given
 from hypothesis import strategies as st
-from torch.autograd.gradcheck import GradcheckError
 
-from harness.spec import Tolerance
-from harness.strategies import seeds, tensors
 from harness.testing import CheckFailure, ForbiddenCall, as_numpy, assert_close, check, gradcheck_or_fail, gradients
+from harness.topic.strategies import seeds, tensors
 
 DTYPES = [torch.float32, torch.float64]
 DTYPE_IDS = ["float32", "float64"]

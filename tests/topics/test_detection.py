@@ -14,10 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from harness.strategies import boxes_xyxy, seeds
-from harness.testing import CheckFailure, assert_close, assert_reaches_threshold, check, run_latency_task, run_metric_task
+from harness.testing import CheckFailure, assert_close, check
+from harness.topic.strategies import boxes_xyxy, seeds
 
 DTYPES = [torch.float32, torch.float64]
 DTYPE_IDS = ["float32", "float64"]
@@ -448,20 +449,3 @@ def test_mean_average_precision_matches_cocoeval(impl, spec_check, case):
 
 
 # --- the metric task --------------------------------------------------------------------------------------------------
-
-
-@check("yolo_shapes_map50")
-def test_yolo_shapes_map50(impl, spec, spec_check):
-    result = run_metric_task(impl, spec, "yolo_shapes_map50", seed=0)
-    assert_reaches_threshold(result, spec_check, "(COCO AP at IoU 0.50) on the hidden shapes64 test split")
-
-
-@check("yolo_shapes_map")
-def test_yolo_shapes_map(impl, spec, spec_check):
-    result = run_metric_task(impl, spec, "yolo_shapes_map", seed=0)  # the same training run as yolo_shapes_map50
-    assert_reaches_threshold(result, spec_check, "(COCO mAP at IoU 0.50:0.95) on the hidden shapes64 test split")
-
-
-@check("yolo_shapes_latency")
-def test_yolo_shapes_latency(impl, spec):
-    run_latency_task(impl, spec, "yolo_shapes_latency", seed=0)  # the model of the metric checks; budget from the spec

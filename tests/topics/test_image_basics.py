@@ -1,6 +1,6 @@
 """Graded tests of topic 01 image_basics: one test per check of specs/01_image_basics.yaml.
 
-Inputs are drawn by hypothesis (``harness.strategies``) or built on purpose (RGB-cube corners, curve breakpoints,
+Inputs are drawn by hypothesis (``harness.topic.strategies``) or built on purpose (RGB-cube corners, curve breakpoints,
 every grey level); oracles run on float64 numpy copies of exactly what the implementation received; tolerances,
 points and oracles are the spec's. Every result must come back in the input's library with the documented dtype.
 """
@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from PIL import Image
-from skimage import color as skcolor, util as skutil
+from skimage import color as skcolor
+from skimage import util as skutil
 from skimage.color.colorconv import xyz_from_rgb
 
-from harness.strategies import float_images, seeds, uint8_images
 from harness.testing import CheckFailure, as_numpy, assert_close, assert_raises, check
+from harness.topic.strategies import float_images, seeds, uint8_images
 
 MAX_SIDE = 12  # hypothesis images are at most 12 x 12 (x 2 when batched): the quick tier stays fast
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])  # torchvision's ImageNet statistics, the values the spec names

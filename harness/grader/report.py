@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.htmlpage import asset, image_data_uri, page
-from harness.outcomes import Outcome
-from harness.records import CheckRecord, ResultRecord, TopicRecord, load_record
+from harness.grader.html import asset, image_data_uri, page
+from harness.grader.records import CheckRecord, ResultRecord, TopicRecord, load_record
+from harness.spec.outcomes import Outcome
 
 __all__ = ["HIDDEN_NOTE", "render_report", "write_report"]
 

@@ -1,6 +1,6 @@
 """Result records in the formats CI and course platforms read: Gradescope ``results.json`` and JUnit XML.
 
-Both are derived from a :class:`~harness.records.ResultRecord` and nothing else, so any record can be exported
+Both are derived from a :class:`~harness.grader.records.ResultRecord` and nothing else, so any record can be exported
 again later.
 """
 
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.records import CheckRecord, ResultRecord
+from harness.grader.records import CheckRecord, ResultRecord
 
 __all__ = ["GradescopeResults", "to_gradescope", "to_junit", "headline_metrics"]
 

@@ -18,18 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.conventions import BUDGET_GRACE
 from harness.datasets import load_split, registry, secret_seed
+from harness.machine import speed_factor
 from harness.metrics import METRICS
-from harness.outcomes import CheckFailure, CheckTimeout
-from harness import measurements
 from harness.spec import Check, InputValue, TopicSpec
+from harness.spec.outcomes import CheckFailure, CheckTimeout
+from harness.topic import measurements
 
 __all__ = [
     "TaskResult", "TrainedTask", "to_model_inputs", "hidden_split", "resolve_inputs", "train_and_predict", "run_metric_task",
-    "assert_reaches_threshold", "single_threaded", "BUDGET_GRACE",
+    "assert_reaches_threshold", "single_threaded", "scaled_budget",
 ]  # fmt: skip
-
-BUDGET_GRACE = 1.10  # training may overrun its budget by 10% (clock granularity, one last step) before it times out
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,11 @@ def single_threaded() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def scaled_budget(budget_s: float | None) -> float | None:
+    """A spec budget (CPU seconds on its hardware profile) as CPU seconds on this machine: times the speed factor."""
+    return None if budget_s is None else budget_s * speed_factor()
 
 
 def hidden_split(dataset: str) -> dict[str, np.ndarray]:
@@ -151,13 +156,17 @@ def train_and_predict(
         _, model, train_s = _MODELS[model_key]
     else:
         train = resolve_inputs(train_inputs, to_model_inputs(load_split(task.dataset, "train"), with_labels=True))
-        start = time.perf_counter()
+        allowed = scaled_budget(budget_s)
+        start = time.process_time()
         with single_threaded():
-            model = getattr(impl, task.train)(train, seed=run_seed, budget_s=budget_s)
-        train_s = time.perf_counter() - start
-        if enforce_budget and budget_s is not None and train_s > budget_s * BUDGET_GRACE:
+            model = getattr(impl, task.train)(train, seed=run_seed, budget_s=allowed)
+        train_s = time.process_time() - start
+        if enforce_budget and allowed is not None and train_s > allowed * BUDGET_GRACE:
             named = f" ({variant} variant)" if variant else ""
-            raise CheckTimeout(f"{spec.id}.{task.train}{named} trained for {train_s:.1f} s; the budget is {budget_s:g} s")
+            raise CheckTimeout(
+                f"{spec.id}.{task.train}{named} trained for {train_s:.1f} CPU s; the budget is {allowed:.1f} CPU s "
+                f"({budget_s:g} s on the spec's profile x speed factor {speed_factor():g})"
+            )
         _MODELS[model_key] = (impl, model, train_s)
 
     inputs = resolve_inputs(predict_inputs, to_model_inputs(hidden_split(task.dataset), with_labels=False))
@@ -211,7 +220,7 @@ def run_metric_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0)
         measurements.record(baseline=check.baseline, task_value=value, baseline_value=baseline_value, baseline_train_s=round(baseline.train_s, 3))
     measurements.record(
         metric=check.metric, value=result.value, threshold=check.threshold, reference_value=check.reference_value,
-        train_s=round(trained.train_s, 3), predict_s=round(trained.predict_s, 3), seed=trained.seed,
+        train_s=round(trained.train_s, 3), predict_s=round(trained.predict_s, 3), seed=trained.seed, speed_factor=speed_factor(),
     )  # fmt: skip
     return result
 
@@ -230,19 +239,19 @@ def assert_reaches_threshold(result: TaskResult, check: Check, what: str) -> Non
     if check.passes(result.value):
         return
     side = "below" if check.higher_is_better else "above"
-    budget = f" of {check.budget.train_s:g} s" if check.budget and check.budget.train_s else ""
+    budget = f" of {scaled_budget(check.budget.train_s):.1f}" if check.budget and check.budget.train_s else ""
     numbers = {"value": result.value, "threshold": check.threshold, "reference_value": check.reference_value, "train_s": result.train_s}
     if result.baseline is None:
-        measured, trained = f"{result.metric} {result.value:.4f}", f"{result.train_s:.1f} s"
+        measured, trained = f"{result.metric} {result.value:.4f}", f"{result.train_s:.1f}"
     else:
         measured = (
             f"{result.metric} {result.task_value:.4f} minus {result.baseline_value:.4f} for the {result.baseline} variant "
             f"= {result.value:+.4f}"
         )
-        trained = f"{result.train_s:.1f} s and {result.baseline_train_s:.1f} s"
+        trained = f"{result.train_s:.1f} and {result.baseline_train_s:.1f}"
         numbers.update(task_value=result.task_value, baseline_value=result.baseline_value, baseline_train_s=result.baseline_train_s)
     raise CheckFailure(
         f"{measured} {what} is {side} the threshold {check.threshold:g} "
-        f"(the reference reached {check.reference_value:g}; trained {trained}{budget})",
+        f"(the reference reached {check.reference_value:g}; trained {trained}{budget} CPU s)",
         numbers,
     )

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import subprocess
-import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.outcomes import Outcome
+from harness.jsonfiles import json_safe, write_json_atomic
+from harness.spec.outcomes import Outcome
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -103,35 +102,6 @@ class RecordError(Exception):
     """A result file that cannot be read, is from an unsupported schema version, or does not validate."""
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` as strict JSON can hold it: non-finite floats (an infinite relative error) become strings."""
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp's 0600 would make records unreadable to others on a shared machine
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2, allow_nan=False, default=str)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def content_hash(root: Path) -> str:
     """sha256 over the Python files below ``root``: relative paths and bytes, in sorted order."""
     digest = hashlib.sha256()
@@ -201,7 +171,7 @@ def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: st
     ]
     return ResultRecord(
         schema_version=SCHEMA_VERSION,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         submission=Submission(name=name or impl.name, path=str(impl.root), content_sha256=content_hash(impl.root), git_commit=git_commit(impl.root)),
         tier=tier,  # type: ignore[arg-type]
         environment=environment(),

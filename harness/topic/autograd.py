@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch.autograd.gradcheck import GradcheckError
 
-from harness.outcomes import CheckFailure
 from harness.spec import Tolerance
+from harness.spec.outcomes import CheckFailure
 
 __all__ = ["gradients", "gradcheck_or_fail"]
 

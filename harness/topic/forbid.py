@@ -20,7 +20,7 @@ from typing import Any
 
 from torch.overrides import TorchFunctionMode
 
-from harness.outcomes import ForbiddenCall
+from harness.spec.outcomes import ForbiddenCall
 
 __all__ = ["resolve_name", "forbidding"]
 

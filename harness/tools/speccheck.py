@@ -3,7 +3,12 @@
 - every spec file parses and validates, and its file name matches its number and id;
 - every interface exists in ``reference/`` and ``student/`` with the spec's signature;
 - ``student/<topic>.py`` is exactly the stub generated from the reference;
-- every check has exactly one test tied by ``@check(id)``, and every test is tied to one check;
+- every check but metric and latency ones (made from the spec) has exactly one test tied by ``@check(id)`` and
+  named ``test_<check id>``, and every test is tied to one check;
+- topic tests import only the authoring API (``harness.testing``) from the harness and re-define none of its helpers;
+- every topic has its canaries (``tests/harness/test_canaries_<topic>.py``) and every metric check a value in the
+  reference baseline (``leaderboard/baselines/reference.json``);
+- ruff finds nothing to complain about in the project;
 - every task names a known dataset and every metric check a known metric; every forbid name resolves, and so
   does every harness function a task's inputs name.
 
@@ -14,17 +19,23 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness.testing
+from harness.conventions import LEADERBOARD_DIR, ROOT, SPECS_DIR, STUDENT_DIR, topic_test_path
 from harness.datasets import registry
-from harness.forbid import resolve_name
-from harness.loader import ImplementationError, load_topic, resolve_implementation
 from harness.metrics import METRICS
-from harness.paths import ROOT, SPECS_DIR, STUDENT_DIR, TOPIC_TESTS_DIR
-from harness.signatures import signature_mismatch
-from harness.spec import SpecError, Task, TopicSpec, load_spec
-from harness.stubgen import stub_source
+from harness.spec import CheckKind, SpecError, Task, TopicSpec, load_spec
+from harness.spec.signatures import signature_mismatch
+from harness.tools.stubgen import stub_source
+from harness.topic.forbid import resolve_name
+from harness.topic.generated import GENERATED_KINDS
+from harness.topic.loader import ImplementationError, load_topic, resolve_implementation
 
 __all__ = ["Problem", "check_all", "tests_by_check"]
 
@@ -44,11 +55,10 @@ def _relative(path: Path) -> str:
 
 
 def _test_files(topic: str) -> list[Path]:
-    folder = TOPIC_TESTS_DIR / topic
-    if folder.is_dir():
-        return sorted(folder.rglob("test_*.py"))
-    file = TOPIC_TESTS_DIR / f"test_{topic}.py"
-    return [file] if file.exists() else []
+    path = topic_test_path(topic)
+    if path.is_dir():
+        return sorted(path.rglob("test_*.py"))
+    return [path] if path.exists() else []
 
 
 def _check_ids(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
@@ -87,14 +97,93 @@ def _check_tests(spec: TopicSpec) -> list[Problem]:
         return [Problem(where, spec.id, "no test file for this topic")]
     by_check, untied = tests_by_check(spec.id)
     problems = [Problem(where, name, "every test must be tied to exactly one check with @check(id)") for name in untied]
-    for check_id in spec.checks:
+    for check_id, check in spec.checks.items():
         tests = by_check.get(check_id, [])
-        if len(tests) != 1:
+        if check.kind in GENERATED_KINDS:
+            if tests:
+                problems.append(Problem(where, check_id, f"a {check.kind.value} check's test is made from the spec; remove {tests}"))
+        elif len(tests) != 1:
             problems.append(Problem(where, check_id, f"check has {len(tests)} tests (needs exactly one): {tests}"))
+        elif tests[0] != f"test_{check_id}":
+            problems.append(Problem(where, tests[0], f"a test is named after its check: rename it test_{check_id}"))
     for check_id, tests in by_check.items():
         if check_id not in spec.checks:
             problems.append(Problem(where, ", ".join(tests), f"@check({check_id!r}) is not a check of the spec"))
+    for file in files:
+        problems += _check_authoring(file)
     return problems
+
+
+AUTHORING_API = frozenset(harness.testing.__all__)
+# Names under which topic tests used to re-type what the authoring API provides.
+RETYPED = {"dtypes": "the `dtype` fixture", "dtype_ids": "the `dtype` fixture", "generator": "seeded_generator", "random": "seeded_randn",
+           "expect_value_error": "assert_raises", "cocoeval": "coco_box_metrics"}  # fmt: skip
+
+
+def _check_authoring(file: Path) -> list[Problem]:
+    """A topic test imports only the authoring API from the harness and re-types none of its helpers."""
+    where = _relative(file)
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    problems = []
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        for name in names:
+            key = name.lstrip("_").lower()
+            if key in {api.lower() for api in AUTHORING_API} and not name.startswith("test"):
+                problems.append(Problem(where, name, f"re-defines the authoring helper harness.testing.{key}; use it instead"))
+            elif key in RETYPED:
+                problems.append(Problem(where, name, f"re-types what the authoring API provides: use {RETYPED[key]} (harness.testing)"))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] == "harness" and module != "harness.testing":
+                    problems.append(Problem(where, f"line {node.lineno}", f"imports {module}: topic tests import only harness.testing"))
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.Generator":
+            problems.append(Problem(where, f"line {node.lineno}", "builds a torch.Generator: use harness.testing.seeded_generator"))
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("mark.parametrize") and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and first.value == "dtype":
+                problems.append(Problem(where, f"line {node.lineno}", "parametrizes dtype by hand: the `dtype` fixture comes from the spec"))
+    return problems
+
+
+def _check_canaries_and_baseline(spec: TopicSpec, baseline: dict[str, dict]) -> list[Problem]:
+    problems = []
+    canaries = ROOT / "tests" / "harness" / f"test_canaries_{spec.id}.py"
+    if not canaries.exists():
+        problems.append(Problem(_relative(canaries), spec.id, "every topic has canaries: wrong implementations that must lose points"))
+    for check_id, check in spec.checks.items():
+        if check.kind is CheckKind.metric and check_id not in baseline.get(spec.id, {}):
+            problems.append(Problem("leaderboard/baselines/reference.json", f"{spec.id}.{check_id}", "no baseline value: run `visionbench regress --update`"))
+    return problems
+
+
+def _baseline() -> dict[str, dict]:
+    """Topic -> check id -> recorded value, from the reference baseline (empty when there is none)."""
+    path = LEADERBOARD_DIR / "baselines" / "reference.json"
+    if not path.exists():
+        return {}
+    by_topic: dict[str, dict] = {}
+    for key, value in json.loads(path.read_text()).get("metrics", {}).items():
+        topic, check_id = key.split(".", 1)
+        by_topic.setdefault(topic, {})[check_id] = value
+    return by_topic
+
+
+def check_lint(root: Path = ROOT) -> list[Problem]:
+    """ruff over the project, with the settings of pyproject.toml."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        return [Problem("pyproject.toml", "ruff", "ruff is not installed: pip install -e '.[dev]'")]
+    completed = subprocess.run([ruff, "check", "--quiet", "--output-format=concise", str(root)], cwd=root, capture_output=True, text=True)
+    lines = [line for line in completed.stdout.splitlines() if line.strip() and not line.startswith("Found")]
+    return [Problem(line.split(":")[0], "ruff", ":".join(line.split(":")[1:]).strip()) for line in lines]
 
 
 def _check_implementation(spec: TopicSpec, name: str) -> list[Problem]:
@@ -172,6 +261,7 @@ def check_all(specs_dir: Path = SPECS_DIR) -> tuple[list[TopicSpec], list[Proble
         except SpecError as error:
             problems.append(Problem(_relative(path), "spec", str(error).removeprefix(f"{path}: ")))
     seen: dict[int, str] = {}
+    baseline = _baseline()
     for spec in specs:
         file = _relative(specs_dir / f"{spec.number:02d}_{spec.id}.yaml")
         if spec.number in seen:
@@ -181,4 +271,5 @@ def check_all(specs_dir: Path = SPECS_DIR) -> tuple[list[TopicSpec], list[Proble
         problems += _check_implementation(spec, "reference") + _check_implementation(spec, "student")
         problems += _check_stub(spec)
         problems += _check_tests(spec)
-    return specs, problems
+        problems += _check_canaries_and_baseline(spec, baseline)
+    return specs, problems + check_lint()

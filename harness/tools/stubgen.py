@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
-from harness.paths import REFERENCE_DIR
+from harness.conventions import REFERENCE_DIR
 from harness.spec import TopicSpec, spec_path
 
 __all__ = ["stub_source"]

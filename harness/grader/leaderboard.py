@@ -1,6 +1,6 @@
 """The leaderboard: result records in, a ranked Markdown table and a static HTML page out.
 
-``leaderboard/results/*.json`` holds result records (:mod:`harness.records`). Runs of one submission (same
+``leaderboard/results/*.json`` holds result records (:mod:`harness.grader.records`). Runs of one submission (same
 submission name) collapse to its latest (by ``created``) or, with ``best``, its best. Rows rank by total points,
 then by each topic's headline metric (the ``value`` of the topic's first metric check, in curriculum order,
 respecting ``higher_is_better``), then by speed (each topic's latency: ``p50_ms`` of its first latency check where
@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from harness import leaderboard_plots
-from harness.htmlpage import asset, data_uri, page
-from harness.records import RecordError, ResultRecord, load_record
+from harness.grader import plots as leaderboard_plots
+from harness.grader.html import asset, data_uri, page
+from harness.grader.records import RecordError, ResultRecord, load_record
 from harness.spec import CheckKind, TopicSpec, load_specs
 
 __all__ = [
@@ -354,7 +354,7 @@ def _table(board: Leaderboard) -> str:
     )
     body = []
     for row in board.rows:
-        attributes = f' class="baseline" data-baseline="true"' if row.baseline else ' data-baseline="false"'
+        attributes = ' class="baseline" data-baseline="true"' if row.baseline else ' data-baseline="false"'
         cells = "".join(f'<td data-value="{html.escape(value)}">{html.escape(text)}</td>' for value, text in _cells(row, board))
         title = html.escape(f"{row.source}, graded {row.created}")
         body.append(f'<tr data-name="{html.escape(row.name)}"{attributes} title="{title}">{cells}</tr>')

@@ -6,8 +6,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.loader import Implementation, ImplementationError
-from harness.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
+from harness.spec.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
+from harness.topic.loader import Implementation, ImplementationError
 
 __all__ = ["Verdict", "classify"]
 

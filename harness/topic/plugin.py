@@ -1,24 +1,23 @@
-"""The visionbench pytest plugin: hooks only; the work is done by plain harness modules.
+"""The visionbench pytest plugin, run in the topic process: hooks and fixtures only; the work is done elsewhere.
 
 Options (group "visionbench"): ``--impl``, ``--topic``, ``--tier``, ``--check``, ``--profile``,
-``--visionbench-results``. Fixtures: ``impl`` (the graded topic module), ``spec`` (its TopicSpec),
-``spec_check`` (the Check the test is tied to by ``@check(id)``). Every tied test gets a verdict
-(passed, failed, todo, error, timeout, forbidden); ``todo`` is shown as a skip.
+``--visionbench-results``. Fixtures: ``impl`` (the graded topic module), ``spec`` (its TopicSpec), ``spec_check`` and
+``check_id`` (the check a test is tied to by ``@check(id)``), ``dtype`` (parametrized over the dtypes the check's
+spec gives tolerances for) and ``tolerance`` (that dtype's). Metric and latency checks need no code: their items are
+made from the spec (:mod:`harness.topic.generated`). Every tied item gets a verdict (passed, failed, todo, error,
+timeout, forbidden); ``todo`` is shown as a skip.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHECK_MARKER = "visionbench_check"
-# A quick check (no training) that runs longer than this is hung; VISIONBENCH_CHECK_LIMIT_S overrides it.
-QUICK_CHECK_LIMIT_S = float(os.environ.get("VISIONBENCH_CHECK_LIMIT_S", "120"))
-TASK_OVERHEAD_S = 120.0  # data, prediction and scoring time allowed on top of a task's training budget
+from harness.conventions import CHECK_MARKER, check_time_limit, topic_of_path
+
 _STATE = pytest.StashKey[dict[str, Any]]()
 
 
@@ -38,27 +37,61 @@ def _split(values: list[str]) -> set[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CHECK_MARKER}(check_id): ties a test to a check of its topic's spec")
-    from harness.hypothesis_profiles import load_profile
-    from harness.loader import resolve_implementation
+    from harness.conventions import resolve_implementation
+    from harness.topic.profiles import load_profile
 
     load_profile(config.getoption("profile"))
-    config.stash[_STATE] = {"impl": resolve_implementation(config.getoption("impl")), "modules": {}, "items": []}
+    config.stash[_STATE] = {"impl": resolve_implementation(config.getoption("impl")), "modules": {}}
+    config.pluginmanager.register(_Verdicts(config), "visionbench-verdicts")
 
 
 def topic_of(item: pytest.Item) -> str | None:
-    """The topic a test belongs to: tests/topics/test_<topic>.py or tests/topics/<topic>/..."""
-    from harness.paths import TOPIC_TESTS_DIR
-
-    path = Path(item.path)
-    if not path.is_relative_to(TOPIC_TESTS_DIR):
-        return None
-    first = path.relative_to(TOPIC_TESTS_DIR).parts[0]
-    return first.removeprefix("test_").removesuffix(".py")
+    """The topic a test belongs to, from its file's place under tests/topics."""
+    return topic_of_path(Path(item.path))
 
 
 def check_id_of(item: pytest.Item) -> str | None:
     marker = item.get_closest_marker(CHECK_MARKER)
     return marker.args[0] if marker else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """A topic's test module also holds one item per metric and latency check of its spec, made from the spec."""
+    report = yield
+    if isinstance(collector, pytest.Module) and report.passed:
+        from harness.topic.generated import generated_items
+
+        report.result.extend(generated_items(collector))
+    return report
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``dtype`` runs a check once per dtype its spec gives a tolerance for (ids: the dtype names)."""
+    if "dtype" not in metafunc.fixturenames or any(_parametrizes_dtype(m) for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    check = _check_of(metafunc.definition)
+    if check is None or not check.tolerance:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: the `dtype` fixture needs a check whose spec gives tolerances per dtype")
+    from harness.topic.dtypes import torch_dtype
+
+    names = [name for name in check.tolerance if name not in ("uint8",)]
+    metafunc.parametrize("dtype", [torch_dtype(name) for name in names], ids=names)
+
+
+def _parametrizes_dtype(marker: pytest.Mark) -> bool:
+    names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+    return "dtype" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names))
+
+
+def _check_of(item: pytest.Item) -> Any:
+    topic, check_id = topic_of(item), check_id_of(item)
+    if topic is None or check_id is None:
+        return None
+    from harness.spec import load_specs
+
+    spec = load_specs().get(topic)
+    return spec.checks.get(check_id) if spec else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -113,10 +146,22 @@ def spec_check(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
+def check_id(request: pytest.FixtureRequest) -> str | None:
+    """The id of the check the test is tied to."""
+    return check_id_of(request.node)
+
+
+@pytest.fixture
+def tolerance(spec_check: Any, dtype: Any) -> Any:
+    """The spec's tolerance for the test's ``dtype``."""
+    return spec_check.tolerance_for(dtype)
+
+
+@pytest.fixture
 def impl(request: pytest.FixtureRequest) -> Any:
     """The implementation's topic module, its interfaces checked against the spec and guarded by its forbid lists."""
-    from harness.graded import GradedModule
-    from harness.loader import load_topic
+    from harness.topic.guard import GradedModule
+    from harness.topic.loader import load_topic
 
     spec_, _ = _spec_and_check(request)
     state = request.config.stash[_STATE]
@@ -127,27 +172,23 @@ def impl(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(autouse=True)
 def _single_threaded(request: pytest.FixtureRequest) -> Any:
-    """Graded checks run on one intra-op thread (see :func:`harness.tasks.single_threaded` for why)."""
-    if _time_limit(request.node) is None:
+    """Graded checks run on one intra-op thread (see :func:`harness.topic.tasks.single_threaded` for why)."""
+    if _check_of(request.node) is None:
         yield
         return
-    from harness.tasks import single_threaded
+    from harness.topic.tasks import single_threaded
 
     with single_threaded():
         yield
 
 
 def _time_limit(item: pytest.Item) -> float | None:
-    topic, check_id = topic_of(item), check_id_of(item)
-    if topic is None or check_id is None:
+    check = _check_of(item)
+    if check is None:
         return None
-    from harness.spec import load_specs
-    from harness.tasks import BUDGET_GRACE
+    from harness.machine import speed_factor
 
-    check = load_specs()[topic].checks[check_id]
-    if check.budget is not None and check.budget.train_s is not None:
-        return check.budget.train_s * BUDGET_GRACE * check.training_runs + TASK_OVERHEAD_S
-    return QUICK_CHECK_LIMIT_S
+    return check_time_limit(check, speed_factor() if check.kind.tier == "full" else 1.0)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -156,13 +197,13 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     limit = _time_limit(item)
     if limit is None or not hasattr(signal, "SIGALRM"):
         return (yield)
-    from harness import measurements
+    from harness.spec.outcomes import CheckTimeout
+    from harness.topic import measurements
 
     measurements.take()  # numbers belong to the test that records them
-    from harness.outcomes import CheckTimeout
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise CheckTimeout(f"{item.name} ran past its {limit:g} s limit")
+        raise CheckTimeout(f"{item.name} ran past its {limit:g} s wall-clock limit")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
@@ -180,10 +221,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     check_id = check_id_of(item)
     if check_id is None or topic_of(item) is None or (call.when != "call" and call.excinfo is None):
         return report
-    from harness import measurements
-    from harness.outcomes import Outcome
-    from harness.records import json_safe
-    from harness.verdicts import Verdict, classify
+    from harness.jsonfiles import json_safe
+    from harness.spec.outcomes import Outcome
+    from harness.topic import measurements
+    from harness.topic.verdicts import Verdict, classify
 
     state = item.config.stash[_STATE]
     excinfo = call.excinfo
@@ -207,25 +248,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "duration_s": round(call.duration, 4),
     }
     report.user_properties.append(("visionbench", record))
-    state["items"].append(record)
     return report
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    state = config.stash.get(_STATE, None)
-    if not state or not state["items"]:
-        return
-    from harness.scoring import score_items
+class _Verdicts:
+    """Gathers the items' verdicts from their reports (so pytest-xdist's controller sees its workers' too), prints
+    the checks' scores and writes ``--visionbench-results``."""
 
-    scores = score_items(state["items"])
-    terminalreporter.section("visionbench checks")
-    for topic in scores.topics:
-        terminalreporter.write_line(f"{topic.topic}: {topic.earned:g}/{topic.possible:g} points  [{state['impl'].name}]")
-        for result in topic.checks:
-            detail = f"  {result.message}" if result.message and result.outcome != "passed" else ""
-            terminalreporter.write_line(f"  {result.outcome:9s} {result.earned:g}/{result.points:g}  {result.check}{detail}")
-    path = config.getoption("visionbench_results")
-    if path:
-        from harness.records import write_json_atomic
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.items: list[dict[str, Any]] = []
 
-        write_json_atomic(Path(path), {"implementation": str(state["impl"].root), "items": state["items"]})
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.items.extend(value for key, value in report.user_properties if key == "visionbench")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.items:
+            return
+        from harness.spec.scoring import score_items
+
+        impl = self.config.stash[_STATE]["impl"]
+        terminalreporter.section("visionbench checks")
+        for topic in score_items(self.items).topics:
+            terminalreporter.write_line(f"{topic.topic}: {topic.earned:g}/{topic.possible:g} points  [{impl.name}]")
+            for result in topic.checks:
+                detail = f"  {result.message}" if result.message and result.outcome != "passed" else ""
+                terminalreporter.write_line(f"  {result.outcome:9s} {result.earned:g}/{result.points:g}  {result.check}{detail}")
+
+    def pytest_sessionfinish(self) -> None:
+        path = self.config.getoption("visionbench_results")
+        if path and not hasattr(self.config, "workerinput"):  # the xdist controller (or a plain run) writes the file
+            from harness.jsonfiles import write_json_atomic
+
+            write_json_atomic(Path(path), {"implementation": str(self.config.stash[_STATE]["impl"].root), "items": self.items})

@@ -8,60 +8,15 @@ becomes an :class:`ImplementationError` for that topic only.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import re
 import sys
 import traceback
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
-from harness.paths import REFERENCE_DIR, STUDENT_DIR
+from harness.conventions import Implementation, ImplementationError, resolve_implementation
 
 __all__ = ["Implementation", "ImplementationError", "resolve_implementation", "load_topic"]
-
-_BUILTIN = {"reference": REFERENCE_DIR, "student": STUDENT_DIR}
-
-
-class ImplementationError(Exception):
-    """A topic module that cannot be imported; the message says which file failed and why."""
-
-
-@dataclass(frozen=True)
-class Implementation:
-    """A directory laid out like ``reference/``: one module (or package) per topic."""
-
-    name: str
-    root: Path
-
-    @property
-    def package(self) -> str:
-        slug = re.sub(r"\W", "_", self.name)[:40]
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
-        return f"visionbench_impl_{slug}_{digest}"
-
-    def owns(self, filename: str) -> bool:
-        """Whether a source file belongs to this implementation (used to attribute exceptions)."""
-        try:
-            return Path(filename).resolve().is_relative_to(self.root)
-        except (OSError, ValueError):
-            return False
-
-
-def resolve_implementation(impl: str | Path) -> Implementation:
-    """``"reference"``, ``"student"`` or a path to a submission directory.
-
-    Raises:
-        ImplementationError: the path is not a directory.
-    """
-    text = str(impl)
-    if text in _BUILTIN:
-        return Implementation(text, _BUILTIN[text].resolve())
-    root = Path(text).expanduser().resolve()
-    if not root.is_dir():
-        raise ImplementationError(f"implementation {text!r} is neither 'reference', 'student' nor a directory")
-    return Implementation(root.name, root)
 
 
 def _parent_package(impl: Implementation) -> types.ModuleType:

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.paths import LEADERBOARD_DIR
-from harness.records import ResultRecord, write_json_atomic
+from harness.conventions import LEADERBOARD_DIR
+from harness.grader.records import ResultRecord, write_json_atomic
 from harness.spec import load_specs
 
 __all__ = ["BASELINE_FILE", "Comparison", "compare", "load_baseline", "baseline_from"]

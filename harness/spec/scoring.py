@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.outcomes import Outcome
 from harness.spec import TopicSpec, load_specs
+from harness.spec.outcomes import Outcome
 
 __all__ = ["CheckResult", "TopicScore", "Scores", "score_items"]
 

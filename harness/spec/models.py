@@ -15,9 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
-from harness.paths import SPECS_DIR
+from harness.conventions import SPECS_DIR
 
 __all__ = [
     "CheckKind",
@@ -86,7 +97,7 @@ class Interface(_Strict):
 
     @model_validator(mode="after")
     def _signature_parses(self) -> Interface:
-        from harness.signatures import parse_signature
+        from harness.spec.signatures import parse_signature
 
         if self.signature is not None:
             parse_signature(self.signature)  # raises ValueError with the reason

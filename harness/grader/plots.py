@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from harness.leaderboard import Leaderboard
+    from harness.grader.leaderboard import Leaderboard
 
 __all__ = ["FIGURE_WIDTH_IN", "FIGURE_HEIGHT_IN", "DPI", "topic_scores_png", "metric_vs_speed_png"]
 

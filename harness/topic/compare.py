@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.outcomes import CheckFailure
 from harness.spec import Tolerance
+from harness.spec.outcomes import CheckFailure
 
 __all__ = ["assert_close", "as_numpy"]
 

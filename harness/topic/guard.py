@@ -14,10 +14,10 @@ import inspect
 import types
 from typing import Any
 
-from harness.forbid import forbidding
-from harness.outcomes import InterfaceError
-from harness.signatures import signature_mismatch
 from harness.spec import Interface, TopicSpec
+from harness.spec.outcomes import InterfaceError
+from harness.spec.signatures import signature_mismatch
+from harness.topic.forbid import forbidding
 
 __all__ = ["GradedModule"]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import time
 from collections.abc import Callable, Mapping
@@ -27,10 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import measurements
-from harness.outcomes import CheckFailure
+from harness.machine import speed_factor
 from harness.spec import Check, TopicSpec
-from harness.tasks import hidden_split, resolve_inputs, single_threaded, to_model_inputs, train_and_predict
+from harness.spec.outcomes import CheckFailure
+from harness.topic import measurements
+from harness.topic.tasks import hidden_split, resolve_inputs, single_threaded, to_model_inputs, train_and_predict
 
 __all__ = ["WARMUP", "ITERATIONS", "LatencyStats", "measure_latency", "peak_memory_supported", "run_latency_task", "LatencyResult"]
 
@@ -147,7 +149,7 @@ def measure_latency(
             gc.enable()
     peaks: dict[str, int | None] = dict.fromkeys(names)
     if peak_memory_supported():
-        peaks = {name: max(_peak_bytes(lambda: contenders[name](i)) for i in range(MEMORY_CALLS)) for name in names}
+        peaks = {name: max(_peak_bytes(functools.partial(contenders[name], i)) for i in range(MEMORY_CALLS)) for name in names}
     return {name: LatencyStats.from_samples(seconds[name], peaks[name]) for name in names}
 
 
@@ -167,9 +169,9 @@ class LatencyResult:
 
 @cache
 def _reference_module(topic: str) -> Any:
-    from harness.graded import GradedModule
-    from harness.loader import load_topic, resolve_implementation
     from harness.spec import load_specs
+    from harness.topic.guard import GradedModule
+    from harness.topic.loader import load_topic, resolve_implementation
 
     return GradedModule(load_topic(resolve_implementation("reference"), topic), load_specs()[topic])
 
@@ -230,6 +232,7 @@ def _numbers(result: LatencyResult, check: Check) -> dict[str, Any]:
         numbers["p50_ratio"] = _rounded(result.p50_ratio)
     assert check.budget is not None
     numbers["profile"] = check.budget.profile
+    numbers["speed_factor"] = speed_factor()
     return numbers
 
 
@@ -242,9 +245,10 @@ def _assert_within_budget(result: LatencyResult, check: Check, what: str) -> Non
     assert budget is not None
     graded = result.graded
     over = []
+    speed = speed_factor()  # times scale with the machine's speed; memory does not
     for name, limit, value in (("p50", budget.p50_ms, graded.p50_ms), ("p95", budget.p95_ms, graded.p95_ms)):
-        if limit is not None and value > limit:
-            over.append(f"{name} {value:.2f} ms > {limit:g} ms")
+        if limit is not None and value > limit * speed:
+            over.append(f"{name} {value:.2f} ms > {limit * speed:.3g} ms ({limit:g} ms x speed factor {speed:g})")
     if budget.peak_mb is not None:
         if graded.peak_mb is None:
             raise RuntimeError("the budget limits peak memory, which this platform cannot measure (it needs Linux procfs)")

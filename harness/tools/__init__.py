@@ -1,0 +1,1 @@
+"""Maintainers' tools: the spec/implementation/test consistency check, the stub generator, calibration."""
