@@ -12,15 +12,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Grade the reference and the student stubs on the embedded data, and print the score tables.
+## Grade the reference and the student stubs on the embedded data (topics in parallel), and print the score tables.
 demo: $(STAMP)
 	$(BIN)/visionbench grade reference --out results/reference.json
 	$(BIN)/visionbench grade student --out results/student.json
 
-## The whole test suite: every topic's checks against the reference, and the harness's own tests.
+## The whole test suite: every topic's checks against the reference, and the harness's own tests, on every core
+## (the checks of one training stay in one worker); ends with what each topic cost.
 test: $(STAMP)
 	$(BIN)/visionbench spec check
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup --visionbench-cost
 
 ## The quick tier only (no training): a student's edit-test loop.
 quick: $(STAMP)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from harness.grader import plots as leaderboard_plots
+from harness.grader import plots
 from harness.grader.html import asset, data_uri, page
 from harness.grader.records import RecordError, ResultRecord, load_record
 from harness.spec import CheckKind, TopicSpec, load_specs
@@ -370,8 +370,8 @@ def _figure(title: str, png: bytes | None, empty: str) -> str:
 
 def render_html(board: Leaderboard) -> str:
     """The board as a self-contained page: sortable table (click a header; click again to reverse) and two plots."""
-    scores = leaderboard_plots.topic_scores_png(board)
-    tradeoff = leaderboard_plots.metric_vs_speed_png(board)
+    scores = plots.topic_scores_png(board)
+    tradeoff = plots.metric_vs_speed_png(board)
     body = "\n".join([
         "<h1>visionbench leaderboard</h1>",
         f"<p>{len(board.rows)} submission(s), {'best' if board.best else 'latest'} run of each; ranked by total points, then each "

@@ -83,6 +83,8 @@ class Environment(_Record):
     torch_threads: int
     cuda: bool
     profile: str = Field(description="hardware profile the budgets were checked against")
+    speed_factor: float = Field(1.0, description="machine-speed factor the budgets were scaled by (1.0: as fast as the profile, or scaling off)")
+    speed_scaling: bool = Field(True, description="whether budgets were scaled by the measured speed factor (off: --no-speed-scaling)")
 
 
 class ResultRecord(_Record):
@@ -124,9 +126,11 @@ def git_commit(root: Path) -> str | None:
 
 
 def environment(profile: str = "cpu-2core") -> Environment:
-    """What the numbers in a record depend on: interpreter, libraries, CPU and threads."""
+    """What the numbers in a record depend on: interpreter, libraries, CPU, threads and the machine's speed factor."""
     import numpy
     import torch
+
+    from harness.machine import NO_SCALING_ENV, speed_factor
 
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
@@ -136,6 +140,7 @@ def environment(profile: str = "cpu-2core") -> Environment:
     return Environment(
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__, numpy=numpy.__version__,
         cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), cuda=torch.cuda.is_available(), profile=profile,
+        speed_factor=speed_factor(), speed_scaling=os.environ.get(NO_SCALING_ENV, "") in ("", "0"),
     )  # fmt: skip
 
 

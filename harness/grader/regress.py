@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.conventions import LEADERBOARD_DIR
-from harness.grader.records import ResultRecord, write_json_atomic
+from harness.grader.records import ResultRecord
+from harness.jsonfiles import write_json_atomic
 from harness.spec import load_specs
 
 __all__ = ["BASELINE_FILE", "Comparison", "compare", "load_baseline", "baseline_from"]

@@ -29,6 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tier", choices=["quick", "full"], default="full", help="quick: no training or latency checks")
     group.addoption("--profile", choices=["grading", "practice"], default="grading", help="hypothesis profile (default: grading, derandomized)")
     group.addoption("--visionbench-results", metavar="FILE", help="write every graded item's verdict to FILE as JSON")
+    group.addoption("--visionbench-cost", action="store_true", help="print what the run cost per topic: quick checks, trainings, canaries")
 
 
 def _split(values: list[str]) -> set[str]:
@@ -43,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     load_profile(config.getoption("profile"))
     config.stash[_STATE] = {"impl": resolve_implementation(config.getoption("impl")), "modules": {}}
     config.pluginmanager.register(_Verdicts(config), "visionbench-verdicts")
+    if config.getoption("visionbench_cost"):
+        from harness.topic.cost import SuiteCost
+
+        config.pluginmanager.register(SuiteCost(), "visionbench-cost")
 
 
 def topic_of(item: pytest.Item) -> str | None:
@@ -241,6 +246,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "nodeid": item.nodeid,
         "topic": topic_of(item),
         "check": check_id,
+        "kind": _check_of(item).kind.value,
         "when": call.when,
         "outcome": verdict.outcome.value,
         "message": verdict.message,
