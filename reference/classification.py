@@ -17,13 +17,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, split_labels
 
 __all__ = [
     "softmax",
@@ -402,7 +403,6 @@ class _ClassifierTraining:
     label_smoothing: float = 0.0  # none: temperature scaling does the calibration
     held_out: int = 300  # images kept aside to fit the temperature on
     crop_padding: int = 2  # augmentation: random shifts of up to this many pixels
-    budget_fraction: float = 0.95  # stop early only if this fraction of budget_s has passed (a much slower machine)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -435,22 +435,6 @@ class _CalibratedClassifier(nn.Module):
         self.network, self.temperature = network, temperature
 
 
-def _check_split(split: dict, name: str, with_labels: bool) -> tuple[Tensor, Tensor | None]:
-    if not isinstance(split, dict) or "images" not in split:
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 3, H, W]" + (" and 'labels' int64[N]" if with_labels else ""))
-    images = split["images"]
-    _check_images(images, name)
-    if not with_labels:
-        return images, None
-    labels = split.get("labels")
-    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.shape != (len(images),):
-        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"{name}: expected 'labels' int64[{len(images)}], got {got}")
-    if len(labels) == 0 or labels.min() < 0:
-        raise ValueError(f"{name}: expected at least one image and labels >= 0")
-    return images, labels
-
-
 def _logits(network: nn.Module, images: Tensor) -> Tensor:
     network.eval()
     with torch.no_grad():
@@ -470,7 +454,8 @@ def train_classifier(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``{"images": Tensor[N, 3, H, W] float32 in [0, 1], "labels": Tensor[N] int64}`` (other keys
             are ignored).
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed (the schedule needs ~30 s on one thread of a 2-core machine).
+        budget_s (float): CPU seconds allowed (the schedule needs ~30 s on one thread of a 2-core machine); training
+            stops early only once the budget clock expires (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: an opaque model for ``predict_classifier``.
@@ -478,18 +463,15 @@ def train_classifier(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     Raises:
         TypeError, ValueError: a malformed split, or ``budget_s`` <= 0.
     """
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_classifier: budget_s must be > 0, got {budget_s}")
-    images, labels = _check_split(train, "train_classifier", with_labels=True)
+    clock = BudgetClock(budget_s, "train_classifier")
+    images = split_images(train, "train_classifier")  # (N, C, H, W)
+    labels = split_labels(train, "train_classifier", count=len(images))  # (N,)
     config = _ClassifierTraining()
-    deadline = start + config.budget_fraction * budget_s
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     num_classes = int(labels.max()) + 1
     order = torch.randperm(len(images), generator=generator)
     held_out, fit = order[: config.held_out], order[config.held_out :]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         network = _SmallCNN(images.shape[1], num_classes, config.widths)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     total_steps = config.epochs * math.ceil(len(fit) / config.batch_size)
@@ -498,7 +480,7 @@ def train_classifier(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     network.train()
     for _ in range(config.epochs):
         for batch in fit[torch.randperm(len(fit), generator=generator)].split(config.batch_size):
-            if time.perf_counter() > deadline:
+            if clock.expired():
                 break
             augmented = random_hflip(random_crop(images[batch], size, config.crop_padding, generator), 0.5, generator)
             loss = cross_entropy(network(augmented), labels[batch], config.label_smoothing)
@@ -524,5 +506,5 @@ def predict_classifier(model: nn.Module, inputs: dict) -> Tensor:
     Raises:
         TypeError, ValueError: malformed ``inputs``.
     """
-    images, _ = _check_split(inputs, "predict_classifier", with_labels=False)
+    images = split_images(inputs, "predict_classifier")  # (N, C, H, W)
     return softmax(_logits(model.network, images) / model.temperature, dim=1).float()

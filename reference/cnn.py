@@ -16,12 +16,13 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, split_labels, warmup_cosine
 
 __all__ = [
     "LeNet5",
@@ -432,7 +433,6 @@ class _LeNetTraining:
     learning_rate: float = 3e-3  # AdamW's peak step size, decayed to 0 along a cosine over all steps
     weight_decay: float = 1e-4  # AdamW's decoupled weight decay
     max_shift: int = 2  # augmentation: each training image moves by up to this many pixels in x and y
-    budget_fraction: float = 0.8  # stop once this fraction of budget_s has passed (room for the last step)
 
 
 def _shifted(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
@@ -445,22 +445,6 @@ def _shifted(images: Tensor, max_shift: int, generator: torch.Generator) -> Tens
     return torch.stack([padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
-def _check_split(split: dict, name: str, with_labels: bool) -> tuple[Tensor, Tensor | None]:
-    if not isinstance(split, dict) or "images" not in split:
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 1, 32, 32]" + (" and 'labels' int64[N]" if with_labels else ""))
-    images = split["images"]
-    _check_images(images, name, channels=1, size=(32, 32))
-    if not with_labels:
-        return images, None
-    labels = split.get("labels")
-    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.shape != (len(images),):
-        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"{name}: expected 'labels' int64[{len(images)}], got {got}")
-    if len(labels) == 0 or labels.min() < 0:
-        raise ValueError(f"{name}: expected at least one image and labels >= 0")
-    return images, labels
-
-
 def train_lenet(train: dict, *, seed: int, budget_s: float) -> LeNet5:
     """Train LeNet-5 on 32x32 grey digits with AdamW, a cosine learning-rate schedule and small random shifts.
 
@@ -470,7 +454,8 @@ def train_lenet(train: dict, *, seed: int, budget_s: float) -> LeNet5:
     Args:
         train (dict): ``{"images": Tensor[N, 1, 32, 32] float32 in [0, 1], "labels": Tensor[N] int64}``.
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed; training stops after ``budget_fraction`` of them.
+        budget_s (float): CPU seconds allowed; the fixed schedule stops early only once the budget clock expires
+            (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         LeNet5: the trained model, in eval mode, with as many classes as ``labels.max() + 1``.
@@ -478,24 +463,21 @@ def train_lenet(train: dict, *, seed: int, budget_s: float) -> LeNet5:
     Raises:
         TypeError, ValueError: a malformed split, or ``budget_s`` <= 0.
     """
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_lenet: budget_s must be > 0, got {budget_s}")
-    images, labels = _check_split(train, "train_lenet", with_labels=True)
+    clock = BudgetClock(budget_s, "train_lenet")
+    images = split_images(train, "train_lenet", channels=1, size=(32, 32))  # (N, 1, 32, 32)
+    labels = split_labels(train, "train_lenet", count=len(images))  # (N,)
     config = _LeNetTraining()
-    deadline = start + config.budget_fraction * budget_s
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    generator = seeded_generator(seed)
+    with seeded(seed):
         model = LeNet5(num_classes=int(labels.max()) + 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    schedule = warmup_cosine(optimizer, total_steps=config.epochs * steps_per_epoch)
     model.train()
     for _ in range(config.epochs):
         order = torch.randperm(len(images), generator=generator)
         for batch in order.split(config.batch_size):
-            if time.perf_counter() > deadline:
+            if clock.expired():
                 return model.eval()
             logits = model(_shifted(images[batch], config.max_shift, generator))  # (B, num_classes)
             loss = F.cross_entropy(logits, labels[batch])
@@ -519,7 +501,7 @@ def predict_lenet(model: nn.Module, inputs: dict) -> Tensor:
     Raises:
         TypeError, ValueError: malformed ``inputs``.
     """
-    images, _ = _check_split(inputs, "predict_lenet", with_labels=False)
+    images = split_images(inputs, "predict_lenet", channels=1, size=(32, 32))  # (N, 1, 32, 32)
     model.eval()
     with torch.no_grad():
         return torch.cat([model(chunk).argmax(dim=1) for chunk in images.split(512)])  # (N,)

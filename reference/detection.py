@@ -25,13 +25,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "box_convert",
@@ -607,18 +608,15 @@ class _YOLOTraining:
     box_weight: float = 8.0  # mAP averages IoU thresholds up to 0.95: the boxes have to be tight
     obj_weight: float = 20.0  # obj is averaged over all 192 anchors of an image, of which ~4 hold an object
     cls_weight: float = 2.0  # classifying the shape is the hard part
-    time_guard_fraction: float = 0.95  # stop early if this fraction of budget_s has passed (a much slower machine)
     conf_threshold: float = 0.001  # predict_yolo keeps candidates above this score (low: AP rewards recall)
     iou_threshold: float = 0.5  # and suppresses overlaps above this IoU, per class
 
 
 def _check_split(split: dict, name: str, with_labels: bool) -> Tensor:
-    if not isinstance(split, dict) or "images" not in split:
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 3, 64, 64]")
-    images = split["images"]
-    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3 or images.shape[2] % 8 or images.shape[3] % 8:
-        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"{name}: expected images Tensor[N, 3, H, W] with H, W multiples of 8, got {got}")
+    """The split's images ``Tensor[N, 3, H, W]`` (H, W multiples of 8), after checking the split holds what ``name`` needs."""
+    images = split_images(split, name, channels=3)
+    if images.shape[2] % 8 or images.shape[3] % 8:
+        raise ValueError(f"{name}: expected 'images' Tensor[N, 3, H, W] with H, W multiples of 8, got {tuple(images.shape)}")
     if with_labels:
         for key in ("boxes", "classes", "object_image"):
             if not isinstance(split.get(key), Tensor):
@@ -670,15 +668,6 @@ def _augment(images: Tensor, targets: dict[str, Tensor], generator: torch.Genera
     return images, {"mask": mask, "boxes": codes, "labels": labels}
 
 
-def _learning_rate(step: int, total_steps: int, config: _YOLOTraining) -> float:
-    """Linear warm-up over the first ``warmup_fraction`` of the steps, then cosine decay from the peak to 0."""
-    warmup_steps = max(1, round(config.warmup_fraction * total_steps))
-    if step < warmup_steps:
-        return config.learning_rate * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def train_yolo(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     """Train a TinyYOLO on shapes scenes: a fixed schedule of AdamW steps with flips, transposes and colour shuffles.
 
@@ -690,7 +679,8 @@ def train_yolo(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``images`` float32[N, 3, 64, 64] in [0, 1]; ``boxes`` float32[M, 4] xyxy pixels, ``classes``
             int64[M] and ``object_image`` int64[M] (the image of each object).
         seed (int): the run's seed (initialisation, shuffling, augmentation); the global RNG is left as it was.
-        budget_s (float): wall-clock seconds allowed (the schedule needs ~40-45 s on one thread of a 2-core machine).
+        budget_s (float): CPU seconds allowed (the schedule needs ~40-45 s on one thread of a 2-core machine); training
+            stops early only once the budget clock expires (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained TinyYOLO, in eval mode.
@@ -698,35 +688,30 @@ def train_yolo(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     Raises:
         TypeError, ValueError: a malformed split, or ``budget_s`` <= 0.
     """
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_yolo: budget_s must be > 0, got {budget_s}")
-    images = _check_split(train, "train_yolo", with_labels=True)
+    clock = BudgetClock(budget_s, "train_yolo")
+    images = _check_split(train, "train_yolo", with_labels=True)  # (N, 3, H, W)
     config = _YOLOTraining()
     anchors = torch.tensor(config.anchors)
     stride = 8
     grid = (images.shape[2] // stride, images.shape[3] // stride)
     targets = _image_targets(train, anchors, grid, stride)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    generator = seeded_generator(seed)
+    with seeded(seed):
         model = _TinyYOLO(anchors, num_classes=int(train["classes"].max()) + 1, stride=stride)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
     total_steps = config.epochs * math.ceil(len(images) / config.batch_size)
-    step = 0
+    schedule = warmup_cosine(optimizer, total_steps, warmup_steps=max(1, round(config.warmup_fraction * total_steps)))
     model.train()
     for _ in range(config.epochs):
         for batch in torch.randperm(len(images), generator=generator).split(config.batch_size):
-            if time.perf_counter() - start > config.time_guard_fraction * budget_s:
+            if clock.expired():
                 return model.eval()
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(step, total_steps, config)
             batch_images, batch_targets = _augment(images[batch], {key: value[batch] for key, value in targets.items()}, generator)
             losses = yolo_loss(model(batch_images), batch_targets, config.box_weight, config.obj_weight, config.cls_weight)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()
-            step += 1
+            schedule.step()
     return model.eval()
 
 

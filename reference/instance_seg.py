@@ -27,13 +27,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "roi_align",
@@ -528,7 +529,6 @@ class _MaskRCNNConfig:
     nms_threshold: float = 0.5  # and suppresses same-class overlaps above this IoU
     detections: int = 100  # at most this many per image, the best-scoring
     mask_threshold: float = 0.5  # a pixel belongs to the mask when its pasted probability exceeds this
-    budget_fraction: float = 0.9  # stop early once this fraction of budget_s has passed (slow machines only)
 
 
 def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
@@ -775,12 +775,9 @@ def _spans(lengths: list[int]) -> list[tuple[int, int]]:
 
 def _check_split(split: dict, name: str, with_labels: bool) -> Tensor:
     """The split's images ``Tensor[N, 3, H, W]``, after checking the split holds what ``name`` needs."""
-    if not isinstance(split, dict) or "images" not in split:
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 3, H, W]")
-    images = split["images"]
-    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3 or images.shape[2] % 8 or images.shape[3] % 8:
-        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"{name}: expected images Tensor[N, 3, H, W] with H, W multiples of 8, got {got}")
+    images = split_images(split, name, channels=3)
+    if images.shape[2] % 8 or images.shape[3] % 8:
+        raise ValueError(f"{name}: expected 'images' Tensor[N, 3, H, W] with H, W multiples of 8, got {tuple(images.shape)}")
     if with_labels:
         for key in ("boxes", "classes", "object_image", "instances"):
             if not isinstance(split.get(key), Tensor):
@@ -822,33 +819,21 @@ def _flip(images: Tensor, targets: list[dict[str, Tensor]], horizontal: bool, ve
     return (images.flip(dims) if dims else images), flipped
 
 
-def _learning_rate(step: int, config: _MaskRCNNConfig) -> float:
-    """Linear warm-up to the peak, then a cosine decay to 0 at the last step."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
-    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def _train(train: dict, seed: int, budget_s: float, config: _MaskRCNNConfig) -> _TinyMaskRCNN:
     """train_mask_rcnn with the recipe ``config``."""
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_mask_rcnn: budget_s must be > 0, got {budget_s}")
-    images = _check_split(train, "train_mask_rcnn", with_labels=True)
+    clock = BudgetClock(budget_s, "train_mask_rcnn")
+    images = _check_split(train, "train_mask_rcnn", with_labels=True)  # (N, 3, H, W)
     targets = _image_targets(train)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    generator = seeded_generator(seed)
+    with seeded(seed):
         model = _TinyMaskRCNN(config, num_classes=int(train["classes"].max()) + 1, image_size=tuple(images.shape[2:]))
     model = model.to(memory_format=torch.channels_last)  # NHWC: faster convolutions on a CPU
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True)
+    schedule = warmup_cosine(optimizer, config.steps, config.warmup_steps)
     model.train()
-    for step in range(config.steps):
-        if time.perf_counter() - start > config.budget_fraction * budget_s:
+    for _ in range(config.steps):
+        if clock.expired():
             break
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, config)
         batch = torch.randint(0, len(images), (config.batch_size,), generator=generator)
         horizontal, vertical = (torch.rand(2, generator=generator) < 0.5).tolist()
         batch_images, batch_targets = _flip(images[batch], [targets[i] for i in batch.tolist()], horizontal, vertical)
@@ -856,6 +841,7 @@ def _train(train: dict, seed: int, budget_s: float, config: _MaskRCNNConfig) -> 
         optimizer.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         optimizer.step()
+        schedule.step()
     return model.eval()
 
 
@@ -867,8 +853,8 @@ def train_mask_rcnn(train: dict, *, seed: int, budget_s: float) -> nn.Module:
             pixels, ``classes`` int64[M] and ``object_image`` int64[M] (objects stored image by image, in drawing
             order); ``instances`` uint8[N, H, W] (``k + 1`` where the image's ``k``-th object is on top).
         seed (int): the run's seed (initialisation, batches, flips, sampling); the global RNG is left as it was.
-        budget_s (float): wall-clock seconds allowed; the schedule ends well inside it (training stops early only
-            once ``budget_fraction`` of it has passed).
+        budget_s (float): CPU seconds allowed; the schedule ends well inside it (training stops early only once the
+            budget clock expires, ``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained model, in eval mode.

@@ -22,13 +22,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "DoubleConv",
@@ -447,16 +448,6 @@ class _SegmenterTraining:
     warmup: float = 0.05  # fraction of training spent warming up
     weight_decay: float = 1e-4  # AdamW's decoupled weight decay
     dice_weight: float = 1.0  # combined_loss = cross-entropy + dice_weight * dice
-    budget_fraction: float = 0.95  # stop early only if this fraction of budget_s has passed (a much slower machine)
-    threads: int = 1  # intra-op threads while training: this network's small convolutions lose more to thread
-    # synchronisation than they gain from a second core (about 4x slower per step with 2 threads on a busy 2-core box)
-
-
-def _learning_rate(progress: float, config: _SegmenterTraining) -> float:
-    """Linear warm-up to the peak, then a cosine decay to 0, as a function of progress in [0, 1]."""
-    if progress < config.warmup:
-        return config.learning_rate * progress / config.warmup
-    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * (progress - config.warmup) / (1 - config.warmup)))
 
 
 class _Segmenter(nn.Module):
@@ -476,10 +467,8 @@ class _Segmenter(nn.Module):
 
 
 def _check_split(split: dict, name: str, with_labels: bool) -> tuple[Tensor, Tensor | None]:
-    if not isinstance(split, dict) or "images" not in split:
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 3, H, W]" + (" and 'semantic' uint8[N, H, W]" if with_labels else ""))
-    images = split["images"]
-    _check_images(images, name, channels=3)
+    """The split's images ``Tensor[N, 3, H, W]`` and, ``with_labels``, its class maps ``Tensor[N, H, W]`` int64."""
+    images = split_images(split, name, channels=3)
     if not with_labels:
         return images, None
     semantic = split.get("semantic")
@@ -503,7 +492,8 @@ def train_segmenter(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``{"images": Tensor[N, 3, H, W] float32 in [0, 1], "semantic": Tensor[N, H, W] uint8}``
             (0 background, class + 1 elsewhere; other keys are ignored).
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed.
+        budget_s (float): CPU seconds allowed; training stops early only once the budget clock expires
+            (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained model, in eval mode, mapping images to logits ``Tensor[N, K, H, W]`` with
@@ -512,23 +502,15 @@ def train_segmenter(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     Raises:
         TypeError, ValueError: a malformed split, or ``budget_s`` <= 0.
     """
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_segmenter: budget_s must be > 0, got {budget_s}")
-    images, semantic = _check_split(train, "train_segmenter", with_labels=True)
+    clock = BudgetClock(budget_s, "train_segmenter")
+    images, semantic = _check_split(train, "train_segmenter", with_labels=True)  # (N, 3, H, W), (N, H, W)
     config = _SegmenterTraining()
     num_classes = int(semantic.max()) + 1
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    generator = seeded_generator(seed)
+    with seeded(seed):
         model = _Segmenter(images.shape[1], num_classes, config.base, config.stem_stride)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=config.weight_decay)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        _fit(model, optimizer, images, semantic, config, generator, config.budget_fraction * budget_s - (time.perf_counter() - start))
-    finally:
-        torch.set_num_threads(threads)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    _fit(model, optimizer, images, semantic, config, generator, clock)
     return model.eval()
 
 
@@ -553,15 +535,13 @@ def _random_windows(images: Tensor, semantic: Tensor, size: int, generator: torc
 
 
 def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, semantic: Tensor, config: _SegmenterTraining,
-         generator: torch.Generator, time_allowed: float) -> None:  # fmt: skip
-    """The training loop of train_segmenter: ``config.steps`` steps of random batches, or fewer if time runs out."""
+         generator: torch.Generator, clock: BudgetClock) -> None:  # fmt: skip
+    """The training loop of train_segmenter: ``config.steps`` steps of random batches, or fewer if the clock expires."""
+    schedule = warmup_cosine(optimizer, config.steps, warmup_steps=round(config.warmup * config.steps))
     model.train()
-    train_start = time.perf_counter()
-    for step in range(config.steps):
-        if time.perf_counter() - train_start > time_allowed:
+    for _ in range(config.steps):
+        if clock.expired():
             break  # a much slower machine: stop here, to return within the budget
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step / config.steps, config)
         batch = torch.randint(0, len(images), (config.batch_size,), generator=generator)
         size = min(config.crop_size, *images.shape[2:])
         x, y = _random_windows(images[batch], semantic[batch], size, generator)  # (B, 3, size, size), (B, size, size)
@@ -574,6 +554,7 @@ def _fit(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, sem
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
 
 
 def predict_segmenter(model: nn.Module, inputs: dict) -> Tensor:

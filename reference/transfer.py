@@ -27,7 +27,6 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ import torchvision
 from torch import Tensor, nn
 
 from harness.pretrained import ShapesNet
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, split_labels
 
 __all__ = [
     "freeze",
@@ -282,7 +282,6 @@ class _TransferTraining:
     weight_decay: float = 5e-4
     probe_c: float = 1.0  # the linear probe that initialises the new head (pretrained features only)
     crop_padding: int = 2  # augmentation: random shifts of up to this many pixels, and left-right flips
-    budget_fraction: float = 0.8  # a safety stop: the schedule is fixed and finishes far inside the budget
 
 
 class _TransferModel(nn.Module):
@@ -292,21 +291,6 @@ class _TransferModel(nn.Module):
         super().__init__()
         self.network = network
         self.register_buffer("classes", classes)
-
-
-def _check_split(split: object, name: str, with_labels: bool) -> tuple[Tensor, Tensor | None]:
-    if not isinstance(split, Mapping) or not isinstance(split.get("images"), Tensor):
-        raise TypeError(f"{name}: expected a dict with 'images' float32[N, 3, H, W]" + (" and 'labels' int64[N]" if with_labels else ""))
-    images = split["images"]
-    if not images.is_floating_point() or images.dim() != 4 or images.shape[1] != 3 or len(images) == 0:
-        raise ValueError(f"{name}: expected 'images' float32[N, 3, H, W] with N >= 1, got {images.dtype} {tuple(images.shape)}")
-    if not with_labels:
-        return images, None
-    labels = split.get("labels")
-    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.shape != (len(images),):
-        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"{name}: expected 'labels' int64[{len(images)}], got {got}")
-    return images, labels
 
 
 def _shift_and_flip(images: Tensor, padding: int, generator: torch.Generator) -> Tensor:
@@ -334,7 +318,8 @@ def train_transfer(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``{"images": Tensor[N, 3, 32, 32] float32 in [0, 1], "labels": Tensor[N] int64 (global class
             indices), "backbone": a ShapesNet state dict or None}`` (other keys are ignored).
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed (the fixed schedule takes a fraction of them).
+        budget_s (float): CPU seconds allowed (the fixed schedule takes a fraction of them; training stops early
+            only once the budget clock expires, ``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: an opaque model for ``predict_transfer``.
@@ -342,20 +327,17 @@ def train_transfer(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     Raises:
         TypeError, ValueError: a malformed split or backbone, or ``budget_s`` <= 0.
     """
-    start = time.perf_counter()
-    if budget_s <= 0:
-        raise ValueError(f"train_transfer: budget_s must be > 0, got {budget_s}")
-    images, labels = _check_split(train, "train_transfer", with_labels=True)
+    clock = BudgetClock(budget_s, "train_transfer")
+    images = split_images(train, "train_transfer", channels=3)  # (N, 3, H, W)
+    labels = split_labels(train, "train_transfer", count=len(images))  # (N,) global class indices
     backbone = train.get("backbone")
     if backbone is not None and not isinstance(backbone, Mapping):
         raise TypeError(f"train_transfer: 'backbone' must be a ShapesNet state dict or None, got {type(backbone).__name__}")
     config = _TransferTraining()
-    deadline = start + config.budget_fraction * budget_s
     classes, targets = torch.unique(labels, return_inverse=True)  # (K,) global class of each output; (N,) in [0, K)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     pretrained = backbone is not None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         network = ShapesNet()
         if pretrained:
             network.load_state_dict(backbone)
@@ -383,7 +365,7 @@ def train_transfer(train: dict, *, seed: int, budget_s: float) -> nn.Module:
                 freeze(stage)
         network.train()
         for batch in torch.randperm(len(images), generator=generator).split(config.batch_size):
-            if time.perf_counter() > deadline:
+            if clock.expired():
                 break
             logits = network(_shift_and_flip(images[batch], config.crop_padding, generator))
             loss = F.cross_entropy(logits, targets[batch])
@@ -407,7 +389,7 @@ def predict_transfer(model: nn.Module, inputs: dict) -> Tensor:
     Raises:
         TypeError, ValueError: malformed ``inputs``.
     """
-    images, _ = _check_split(inputs, "predict_transfer", with_labels=False)
+    images = split_images(inputs, "predict_transfer", channels=3)  # (N, 3, H, W)
     model.eval()
     with torch.no_grad():
         outputs = torch.cat([model.network(chunk).argmax(dim=1) for chunk in images.split(500)])  # (N,) in [0, K)

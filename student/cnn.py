@@ -17,12 +17,13 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, split_labels, warmup_cosine
 
 __all__ = [
     "LeNet5",
@@ -284,7 +285,8 @@ def train_lenet(train: dict, *, seed: int, budget_s: float) -> LeNet5:
     Args:
         train (dict): ``{"images": Tensor[N, 1, 32, 32] float32 in [0, 1], "labels": Tensor[N] int64}``.
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed; training stops after ``budget_fraction`` of them.
+        budget_s (float): CPU seconds allowed; the fixed schedule stops early only once the budget clock expires
+            (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         LeNet5: the trained model, in eval mode, with as many classes as ``labels.max() + 1``.

@@ -26,13 +26,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "box_convert",
@@ -322,7 +323,8 @@ def train_yolo(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``images`` float32[N, 3, 64, 64] in [0, 1]; ``boxes`` float32[M, 4] xyxy pixels, ``classes``
             int64[M] and ``object_image`` int64[M] (the image of each object).
         seed (int): the run's seed (initialisation, shuffling, augmentation); the global RNG is left as it was.
-        budget_s (float): wall-clock seconds allowed (the schedule needs ~40-45 s on one thread of a 2-core machine).
+        budget_s (float): CPU seconds allowed (the schedule needs ~40-45 s on one thread of a 2-core machine); training
+            stops early only once the budget clock expires (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained TinyYOLO, in eval mode.

@@ -28,13 +28,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "roi_align",
@@ -280,8 +281,8 @@ def train_mask_rcnn(train: dict, *, seed: int, budget_s: float) -> nn.Module:
             pixels, ``classes`` int64[M] and ``object_image`` int64[M] (objects stored image by image, in drawing
             order); ``instances`` uint8[N, H, W] (``k + 1`` where the image's ``k``-th object is on top).
         seed (int): the run's seed (initialisation, batches, flips, sampling); the global RNG is left as it was.
-        budget_s (float): wall-clock seconds allowed; the schedule ends well inside it (training stops early only
-            once ``budget_fraction`` of it has passed).
+        budget_s (float): CPU seconds allowed; the schedule ends well inside it (training stops early only once the
+            budget clock expires, ``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained model, in eval mode.

@@ -23,13 +23,14 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, warmup_cosine
 
 __all__ = [
     "DoubleConv",
@@ -297,9 +298,6 @@ def pixel_accuracy(predictions: Tensor | Sequence[Tensor], targets: Tensor | Seq
 # --- the metric task: U-Net on shapes scenes ------------------------------------------------------------------------
 
 
-    # synchronisation than they gain from a second core (about 4x slower per step with 2 threads on a busy 2-core box)
-
-
 def train_segmenter(train: dict, *, seed: int, budget_s: float) -> nn.Module:
     """Train a U-Net (behind a stride-2 stem) on random windows of shapes scenes with AdamW, a warm-up + cosine
     schedule, random flips, and cross-entropy plus Dice.
@@ -312,7 +310,8 @@ def train_segmenter(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``{"images": Tensor[N, 3, H, W] float32 in [0, 1], "semantic": Tensor[N, H, W] uint8}``
             (0 background, class + 1 elsewhere; other keys are ignored).
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed.
+        budget_s (float): CPU seconds allowed; training stops early only once the budget clock expires
+            (``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: the trained model, in eval mode, mapping images to logits ``Tensor[N, K, H, W]`` with

@@ -28,7 +28,6 @@ The path of the lesson:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ import torchvision
 from torch import Tensor, nn
 
 from harness.pretrained import ShapesNet
+from harness.training import BudgetClock, seeded, seeded_generator, split_images, split_labels
 
 __all__ = [
     "freeze",
@@ -200,7 +200,8 @@ def train_transfer(train: dict, *, seed: int, budget_s: float) -> nn.Module:
         train (dict): ``{"images": Tensor[N, 3, 32, 32] float32 in [0, 1], "labels": Tensor[N] int64 (global class
             indices), "backbone": a ShapesNet state dict or None}`` (other keys are ignored).
         seed (int): the run's seed.
-        budget_s (float): wall-clock seconds allowed (the fixed schedule takes a fraction of them).
+        budget_s (float): CPU seconds allowed (the fixed schedule takes a fraction of them; training stops early
+            only once the budget clock expires, ``harness.training.EARLY_STOP_FRACTION`` of it spent).
 
     Returns:
         nn.Module: an opaque model for ``predict_transfer``.
