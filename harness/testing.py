@@ -44,6 +44,7 @@ from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 from harness.topic import strategies
 from harness.topic.autograd import gradcheck_or_fail, gradients
 from harness.topic.compare import as_numpy, assert_close
+from harness.topic.layouts import LAYOUTS, in_layout, non_contiguous
 
 __all__ = [
     "check", "Case", "cases", "layouts", "LAYOUTS",
@@ -135,34 +136,8 @@ def random_boxes(count: int, seed: int, *, size: float = 64.0, min_side: float =
     return torch.cat([corner, corner + sides], dim=1).to(dtype)
 
 
-LAYOUTS = ("contiguous", "non_contiguous")
 layouts = pytest.mark.parametrize("layout", LAYOUTS)
 """Parametrize a test over memory layouts; build its tensors with :func:`in_layout`."""
-
-T = TypeVar("T", torch.Tensor, np.ndarray)
-
-
-def non_contiguous(value: T) -> T:
-    """The same values in a non-contiguous tensor or array (every stride doubled), whenever it has more than one
-    element; an implementation that assumes contiguous memory (``.view``, raw pointer walks) then goes wrong."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() <= 1:
-            return value
-        spread = torch.empty((*value.shape, 2), dtype=value.dtype)[..., 0]
-        spread.copy_(value)
-        return spread.requires_grad_(value.requires_grad) if value.is_leaf else spread
-    if value.size <= 1:
-        return value
-    spread_array = np.empty((*value.shape, 2), dtype=value.dtype)[..., 0]
-    spread_array[...] = value
-    return spread_array
-
-
-def in_layout(value: T, layout: str) -> T:
-    """``value`` as is (``"contiguous"``) or through :func:`non_contiguous` (``"non_contiguous"``)."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout is one of {LAYOUTS}, got {layout!r}")
-    return non_contiguous(value) if layout == "non_contiguous" else value
 
 
 # --- verdicts ------------------------------------------------------------------------------------------------------

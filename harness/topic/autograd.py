@@ -10,8 +10,16 @@ from torch.autograd.gradcheck import GradcheckError
 
 from harness.spec import Tolerance
 from harness.spec.outcomes import CheckFailure
+from harness.topic.layouts import non_contiguous
 
 __all__ = ["gradients", "gradcheck_or_fail"]
+
+
+def _leaf(tensor: torch.Tensor) -> torch.Tensor:
+    """A fresh leaf requiring grad with ``tensor``'s values, in its layout (a non-contiguous input stays one)."""
+    if tensor.is_contiguous():
+        return tensor.detach().clone().requires_grad_(True)
+    return non_contiguous(tensor.detach()).requires_grad_(True)
 
 
 def gradients(function: Callable[..., Any], inputs: Sequence[torch.Tensor | None], grad_out: torch.Tensor, what: str) -> list[torch.Tensor | None]:
@@ -20,7 +28,7 @@ def gradients(function: Callable[..., Any], inputs: Sequence[torch.Tensor | None
     Raises:
         CheckFailure: the output is not a tensor of grad_out's shape, or is not connected to the inputs' graph.
     """
-    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in inputs]
+    leaves = [None if t is None else _leaf(t) for t in inputs]
     output = function(*leaves)
     if not isinstance(output, torch.Tensor) or output.shape != grad_out.shape:
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
@@ -34,7 +42,7 @@ def gradients(function: Callable[..., Any], inputs: Sequence[torch.Tensor | None
 
 def gradcheck_or_fail(function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], tolerance: Tolerance, what: str) -> None:
     """``torch.autograd.gradcheck`` (float64 inputs) whose failure is a CheckFailure with gradcheck's explanation."""
-    leaves = tuple(t.detach().clone().requires_grad_(True) for t in inputs)
+    leaves = tuple(_leaf(t) for t in inputs)
     if not function(*leaves).requires_grad:
         raise CheckFailure(f"{what}: the output does not require grad: it is not connected to the inputs (detached?)")
     try:

@@ -2,15 +2,16 @@
 
 Oracles are PyTorch (F.conv2d, F.pad, F.unfold, F.fold, F.conv_transpose2d, pooling, autograd) and
 scipy.ndimage; they are evaluated in float64 and cast to the dtype under test, so the tolerance only has to
-cover the implementation's rounding. Boundary inputs are built on purpose (1x1 images, kernels as large as
-the image, stride larger than the kernel, dilation, groups, non-square everything); properties use hypothesis.
+cover the implementation's rounding. Boundary inputs are built on purpose in named case tables (1x1 images, kernels
+as large as the image, stride larger than the kernel, dilation, groups, non-square everything) and every oracle check
+runs them on contiguous and non-contiguous tensors (``layouts``), in each dtype the spec gives a tolerance for (the
+``dtype`` fixture); properties use hypothesis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,59 +22,57 @@ import torch.nn.functional as F
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from harness.testing import CheckFailure, ForbiddenCall, as_numpy, assert_close, check, gradcheck_or_fail, gradients
-from harness.topic.strategies import seeds, tensors
-
-DTYPES = [torch.float32, torch.float64]
-DTYPE_IDS = ["float32", "float64"]
-Pair = int | tuple[int, int]
-
+from harness.testing import (
+    Case,
+    CheckFailure,
+    as_numpy,
+    assert_close,
+    assert_raises,
+    cases,
+    check,
+    gradcheck_or_fail,
+    gradients,
+    in_layout,
+    layouts,
+    seeded_randn,
+    strategies,
+)
 
 # --- inputs and comparisons ---------------------------------------------------------------------------------
 
-
-def _random(shape: Sequence[int], dtype: torch.dtype, seed: int) -> torch.Tensor:
-    """Standard-normal values drawn in float64 from ``seed`` (the same numbers for every dtype)."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(tuple(shape), generator=generator, dtype=torch.float64).to(dtype)
-
-
-@dataclass(frozen=True)
-class ConvCase:
-    """One conv2d problem: x [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW] and the layer's options."""
-
-    name: str
-    x_shape: tuple[int, int, int, int]
-    weight_shape: tuple[int, int, int, int]
-    stride: Pair = 1
-    padding: Pair = 0
-    dilation: Pair = 1
-    groups: int = 1
-    bias: bool = True
-
-    def options(self) -> dict[str, Any]:
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
-
-    def tensors(self, dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        x = _random(self.x_shape, dtype, seed)
-        weight = _random(self.weight_shape, dtype, seed + 1)
-        bias = _random(self.weight_shape[:1], dtype, seed + 2) if self.bias else None
-        return x, weight, bias
+# One conv2d problem per case: x [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW] and the layer's options
+# (stride, padding, dilation, groups: conv2d's defaults when absent; bias=False: no bias).
+CONV_CASES = cases(
+    Case("1x1-image-1x1-kernel", x=(2, 3, 1, 1), weight=(4, 3, 1, 1)),
+    Case("1x1-image-3x3-kernel-padding-1", x=(1, 2, 1, 1), weight=(3, 2, 3, 3), padding=1),
+    Case("kernel-as-large-as-image", x=(2, 3, 5, 4), weight=(4, 3, 5, 4)),
+    Case("stride-larger-than-kernel", x=(1, 2, 10, 9), weight=(3, 2, 2, 2), stride=3),
+    Case("padding-and-dilation", x=(2, 2, 7, 8), weight=(3, 2, 3, 3), padding=2, dilation=2),
+    Case("groups-2", x=(2, 4, 6, 6), weight=(6, 2, 3, 3), padding=1, groups=2),
+    Case("depthwise-multiplier-2", x=(1, 3, 6, 5), weight=(6, 1, 3, 3), stride=2, padding=1, groups=3),
+    Case("non-square-everything", x=(1, 2, 5, 9), weight=(3, 2, 2, 4), stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
+    Case("no-bias", x=(3, 3, 6, 7), weight=(2, 3, 3, 3), padding=1, bias=False),
+    Case("batch-8", x=(8, 4, 8, 8), weight=(5, 4, 3, 3), padding=1),
+)
 
 
-CONV_CASES = [
-    ConvCase("1x1-image-1x1-kernel", (2, 3, 1, 1), (4, 3, 1, 1)),
-    ConvCase("1x1-image-3x3-kernel-padding-1", (1, 2, 1, 1), (3, 2, 3, 3), padding=1),
-    ConvCase("kernel-as-large-as-image", (2, 3, 5, 4), (4, 3, 5, 4)),
-    ConvCase("stride-larger-than-kernel", (1, 2, 10, 9), (3, 2, 2, 2), stride=3),
-    ConvCase("padding-and-dilation", (2, 2, 7, 8), (3, 2, 3, 3), padding=2, dilation=2),
-    ConvCase("groups-2", (2, 4, 6, 6), (6, 2, 3, 3), padding=1, groups=2),
-    ConvCase("depthwise-multiplier-2", (1, 3, 6, 5), (6, 1, 3, 3), stride=2, padding=1, groups=3),
-    ConvCase("non-square-everything", (1, 2, 5, 9), (3, 2, 2, 4), stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
-    ConvCase("no-bias", (3, 3, 6, 7), (2, 3, 3, 3), padding=1, bias=False),
-    ConvCase("batch-8", (8, 4, 8, 8), (5, 4, 3, 3), padding=1),
-]
-CONV_IDS = [case.name for case in CONV_CASES]
+def _conv_options(case: Case) -> dict[str, Any]:
+    """The case's stride, padding, dilation and groups as conv2d keyword arguments."""
+    defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+    return {name: case.get(name, default) for name, default in defaults.items()}
+
+
+def _conv_tensors(case: Case, dtype: torch.dtype, seed: int, layout: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """x, weight and bias (None for a case without) of the case, drawn from ``seed``, in ``layout``."""
+    x = in_layout(seeded_randn(case.x, seed, dtype), layout)
+    weight = in_layout(seeded_randn(case.weight, seed + 1, dtype), layout)
+    bias = in_layout(seeded_randn(case.weight[:1], seed + 2, dtype), layout) if case.get("bias", True) else None
+    return x, weight, bias
+
+
+def _laid_out(tensors: Sequence[torch.Tensor | None], layout: str) -> list[torch.Tensor | None]:
+    """Each tensor in ``layout`` (None stays None); ``gradients`` keeps the layout of what it is given."""
+    return [None if tensor is None else in_layout(tensor, layout) for tensor in tensors]
 
 
 def _float64(tensor: torch.Tensor | None) -> torch.Tensor | None:
@@ -83,26 +82,6 @@ def _float64(tensor: torch.Tensor | None) -> torch.Tensor | None:
 def _conv2d_float64(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, **options: Any) -> torch.Tensor:
     """The oracle in float64, cast back to the dtype under test."""
     return F.conv2d(x.double(), weight.double(), _float64(bias), **options).to(x.dtype)
-
-
-def _expect_value_error(call: Callable[[], Any], what: str) -> None:
-    """``call()`` must raise ValueError (a stub's NotImplementedError and forbidden calls pass through)."""
-    try:
-        result = call()
-    except ValueError:
-        return
-    except (NotImplementedError, ForbiddenCall):
-        raise
-    except Exception as error:  # one raise below for every wrong outcome: hypothesis reports a single failure
-        result = error
-    if isinstance(result, Exception):
-        happened = f"got {type(result).__name__}: {result}"
-    else:
-        happened = f"nothing was raised (returned {type(result).__name__})"
-    raise CheckFailure(f"{what}: expected ValueError, {happened}")
-
-
-# --- autograd through the implementation (candidates for a harness helper: DESIGN.md, "The implementation boundary")
 
 
 # --- output_size --------------------------------------------------------------------------------------------
@@ -135,31 +114,30 @@ def test_output_size_matches_torch(impl, size, kernel, padding, stride, dilation
 
 # --- pad2d --------------------------------------------------------------------------------------------------
 
-PAD_CASES = [  # (id, x shape, padding, mode)
-    ("zeros-int", (2, 3, 4, 5), 2, "zeros"),
-    ("zeros-asymmetric", (1, 2, 3, 4), (1, 0, 2, 3), "zeros"),
-    ("zeros-no-padding", (1, 2, 3, 4), 0, "zeros"),
-    ("zeros-1x1", (1, 1, 1, 1), (2, 1, 0, 3), "zeros"),
-    ("reflect-int", (2, 3, 4, 5), 2, "reflect"),
-    ("reflect-asymmetric", (1, 2, 5, 4), (3, 0, 1, 4), "reflect"),
-    ("reflect-size-minus-1", (1, 1, 3, 4), (3, 3, 2, 2), "reflect"),
-    ("replicate-int", (2, 3, 4, 5), 2, "replicate"),
-    ("replicate-asymmetric", (1, 2, 3, 4), (0, 3, 2, 1), "replicate"),
-    ("replicate-1x1", (1, 1, 1, 1), (2, 3, 1, 4), "replicate"),
-    ("replicate-wider-than-image", (1, 1, 2, 3), (5, 4, 6, 2), "replicate"),
-]
 TORCH_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate"}
 
 
 @check("pad2d_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("shape, padding, mode", [case[1:] for case in PAD_CASES], ids=[case[0] for case in PAD_CASES])
-def test_pad2d_matches_torch(impl, spec_check, dtype, shape, padding, mode):
-    x = _random(shape, dtype, seed=20)
-    sides = (padding,) * 4 if isinstance(padding, int) else padding
-    expected = F.pad(x, sides, mode=TORCH_PAD_MODE[mode])
-    got = impl.pad2d(x, padding, mode)
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"pad2d(x {tuple(shape)}, {padding}, {mode!r})")
+@layouts
+@cases(
+    Case("zeros-int", x=(2, 3, 4, 5), padding=2, mode="zeros"),
+    Case("zeros-asymmetric", x=(1, 2, 3, 4), padding=(1, 0, 2, 3), mode="zeros"),
+    Case("zeros-no-padding", x=(1, 2, 3, 4), padding=0, mode="zeros"),
+    Case("zeros-1x1", x=(1, 1, 1, 1), padding=(2, 1, 0, 3), mode="zeros"),
+    Case("reflect-int", x=(2, 3, 4, 5), padding=2, mode="reflect"),
+    Case("reflect-asymmetric", x=(1, 2, 5, 4), padding=(3, 0, 1, 4), mode="reflect"),
+    Case("reflect-size-minus-1", x=(1, 1, 3, 4), padding=(3, 3, 2, 2), mode="reflect"),
+    Case("replicate-int", x=(2, 3, 4, 5), padding=2, mode="replicate"),
+    Case("replicate-asymmetric", x=(1, 2, 3, 4), padding=(0, 3, 2, 1), mode="replicate"),
+    Case("replicate-1x1", x=(1, 1, 1, 1), padding=(2, 3, 1, 4), mode="replicate"),
+    Case("replicate-wider-than-image", x=(1, 1, 2, 3), padding=(5, 4, 6, 2), mode="replicate"),
+)
+def test_pad2d_matches_torch(impl, case, layout, dtype, tolerance):
+    x = in_layout(seeded_randn(case.x, 20, dtype), layout)
+    sides = (case.padding,) * 4 if isinstance(case.padding, int) else case.padding
+    expected = F.pad(x, sides, mode=TORCH_PAD_MODE[case.mode])
+    got = impl.pad2d(x, case.padding, case.mode)
+    assert_close(got, expected, tolerance, what=f"pad2d(x {case.x}, {case.padding}, {case.mode!r}) [{case.name}]")
 
 
 @st.composite
@@ -168,13 +146,14 @@ def _padding_problems(draw: st.DrawFn) -> tuple[torch.Tensor, tuple[int, int, in
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate"]))
     most_w, most_h = (w - 1, h - 1) if mode == "reflect" else (4, 4)  # reflect needs pad < size
     sides = tuple(draw(st.integers(0, min(4, most))) for most in (most_w, most_w, most_h, most_h))
-    return draw(tensors((n, c, h, w))), sides, mode
+    return draw(strategies.tensors((n, c, h, w), torch.float64)), sides, mode
 
 
 @check("pad2d_unpad_round_trip")
 @given(problem=_padding_problems())
-def test_pad2d_unpad_round_trip(impl, spec_check, problem):
+def test_pad2d_unpad_round_trip(impl, dtype, tolerance, problem):
     x, (left, right, top, bottom), mode = problem
+    x = x.to(dtype)
     n, c, h, w = x.shape
     call = f"pad2d(x {tuple(x.shape)}, {(left, right, top, bottom)}, {mode!r})"
     padded = impl.pad2d(x, (left, right, top, bottom), mode)
@@ -182,25 +161,25 @@ def test_pad2d_unpad_round_trip(impl, spec_check, problem):
     got_shape = tuple(padded.shape) if isinstance(padded, torch.Tensor) else type(padded).__name__
     assert got_shape == expected_shape, f"{call}: expected shape {expected_shape}, got {got_shape}"
     cropped = padded[:, :, top : top + h, left : left + w]
-    assert_close(cropped, x, spec_check.tolerance_for(x.dtype), what=f"{call} with the padding cropped off")
+    assert_close(cropped, x, tolerance, what=f"{call} with the padding cropped off")
 
 
 # --- conv2d_naive, conv2d -----------------------------------------------------------------------------------
 
 
 @check("conv2d_naive_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_naive_matches_torch(impl, spec_check, dtype, case):
-    x, weight, bias = case.tensors(dtype, seed=1)
-    expected = _conv2d_float64(x, weight, bias, **case.options())
-    got = impl.conv2d_naive(x, weight, bias, **case.options())
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"conv2d_naive [{case.name}]")
+@layouts
+@CONV_CASES
+def test_conv2d_naive_matches_torch(impl, case, layout, dtype, tolerance):
+    x, weight, bias = _conv_tensors(case, dtype, 1, layout)
+    expected = _conv2d_float64(x, weight, bias, **_conv_options(case))
+    got = impl.conv2d_naive(x, weight, bias, **_conv_options(case))
+    assert_close(got, expected, tolerance, what=f"conv2d_naive [{case.name}, {layout}]")
 
 
 @st.composite
-def _conv_problems(draw: st.DrawFn, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
-    """A valid conv2d problem (keyword arguments): x, weight, bias (or None), stride, padding, dilation, groups."""
+def _conv_problems(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid float64 conv2d problem (keyword arguments): x, weight, bias (or None), stride, padding, dilation, groups."""
     groups = draw(st.integers(1, 2))
     c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -210,10 +189,15 @@ def _conv_problems(draw: st.DrawFn, dtype: torch.dtype = torch.float32) -> dict[
     # the padded input must hold at least one dilated kernel
     h = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 7))
     w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 7))
-    x = draw(tensors((draw(st.integers(1, 2)), c_in, h, w), dtype))
-    weight = draw(tensors((c_out, c_in // groups, kh, kw), dtype))
-    bias = draw(st.none() | tensors((c_out,), dtype))
+    x = draw(strategies.tensors((draw(st.integers(1, 2)), c_in, h, w), torch.float64))
+    weight = draw(strategies.tensors((c_out, c_in // groups, kh, kw), torch.float64))
+    bias = draw(st.none() | strategies.tensors((c_out,), torch.float64))
     return {"x": x, "weight": weight, "bias": bias, "stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+
+
+def _in_dtype(problem: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    """The problem with its tensors (drawn in float64) cast to the ``dtype`` under test."""
+    return {key: value.to(dtype) if isinstance(value, torch.Tensor) else value for key, value in problem.items()}
 
 
 def _describe(problem: dict[str, Any]) -> str:
@@ -223,173 +207,175 @@ def _describe(problem: dict[str, Any]) -> str:
 
 @check("conv2d_naive_equals_conv2d")
 @given(problem=_conv_problems())
-def test_conv2d_naive_equals_conv2d(impl, spec_check, problem):
+def test_conv2d_naive_equals_conv2d(impl, dtype, tolerance, problem):
+    problem = _in_dtype(problem, dtype)
     naive = impl.conv2d_naive(**problem)
     fast = impl.conv2d(**problem)
-    assert_close(fast, naive, spec_check.tolerance_for(problem["x"].dtype), what=f"conv2d vs conv2d_naive ({_describe(problem)})")
+    assert_close(fast, naive, tolerance, what=f"conv2d vs conv2d_naive ({_describe(problem)})")
 
 
 @check("conv2d_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_matches_torch(impl, spec_check, dtype, case):
-    x, weight, bias = case.tensors(dtype, seed=2)
-    expected = _conv2d_float64(x, weight, bias, **case.options())
-    got = impl.conv2d(x, weight, bias, **case.options())
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"conv2d [{case.name}]")
+@layouts
+@CONV_CASES
+def test_conv2d_matches_torch(impl, case, layout, dtype, tolerance):
+    x, weight, bias = _conv_tensors(case, dtype, 2, layout)
+    expected = _conv2d_float64(x, weight, bias, **_conv_options(case))
+    got = impl.conv2d(x, weight, bias, **_conv_options(case))
+    assert_close(got, expected, tolerance, what=f"conv2d [{case.name}, {layout}]")
 
 
 @check("conv2d_gradients_match_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_gradients_match_torch(impl, spec_check, dtype, case):
-    x, weight, bias = case.tensors(dtype, seed=3)
-    grad_out = _random(_conv2d_float64(x, weight, bias, **case.options()).shape, dtype, seed=4)
-    got = gradients(lambda *inputs: impl.conv2d(*inputs, **case.options()), (x, weight, bias), grad_out, f"conv2d [{case.name}]")
+@layouts
+@CONV_CASES
+def test_conv2d_gradients_match_torch(impl, case, layout, dtype, tolerance):
+    options = _conv_options(case)
+    x, weight, bias = _conv_tensors(case, dtype, 3, "contiguous")
+    grad_out = seeded_randn(_conv2d_float64(x, weight, bias, **options).shape, 4, dtype)
+    what = f"conv2d [{case.name}, {layout}]"
+    # the leaves gradients() makes are contiguous: the layout is applied inside, and the gradients flow back through it
+    got = gradients(lambda *inputs: impl.conv2d(*inputs, **options), _laid_out((x, weight, bias), layout), grad_out, what)
     inputs64 = (x.double(), weight.double(), _float64(bias))
-    expected = gradients(lambda *inputs: F.conv2d(*inputs, **case.options()), inputs64, grad_out.double(), "F.conv2d")
-    tolerance = spec_check.tolerance_for(dtype)
+    expected = gradients(lambda *inputs: F.conv2d(*inputs, **options), inputs64, grad_out.double(), "F.conv2d")
     for name, actual, oracle in zip(("x", "weight", "bias"), got, expected):
         if oracle is None:
             continue
         if actual is None:
-            raise CheckFailure(f"conv2d [{case.name}]: no gradient reaches {name} (it is not used by the output's graph)")
-        assert_close(actual, oracle.to(dtype), tolerance, what=f"gradient of conv2d w.r.t. {name} [{case.name}]")
+            raise CheckFailure(f"{what}: no gradient reaches {name} (it is not used by the output's graph)")
+        assert_close(actual, oracle.to(dtype), tolerance, what=f"gradient of conv2d w.r.t. {name} [{case.name}, {layout}]")
 
 
 @check("conv2d_gradcheck")
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed0", "seed1", "seed2"])
-def test_conv2dgradcheck_or_fail(impl, spec_check, seed):
+def test_conv2d_gradcheck(impl, seed, dtype, tolerance):
     options = {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}
-    x = _random((1, 4, 7, 6), torch.float64, seed)
-    weight, bias = _random((4, 2, 2, 3), torch.float64, seed + 10), _random((4,), torch.float64, seed + 20)
-    tolerance = spec_check.tolerance_for(torch.float64)
-    gradcheck_or_fail(lambda *inputs: impl.conv2d(*inputs, **options), (x, weight, bias), tolerance, f"conv2d gradcheck (seed {seed}, {options})")
+    x = seeded_randn((1, 4, 7, 6), seed, dtype)  # dtype: the spec's float64, as gradcheck needs
+    weight, bias = seeded_randn((4, 2, 2, 3), seed + 10, dtype), seeded_randn((4,), seed + 20, dtype)
+    gradcheck_or_fail(
+        lambda *inputs: impl.conv2d(*inputs, **options), (x, weight, bias), tolerance, f"conv2d gradcheck (seed {seed}, {options})"
+    )
 
 
 @check("conv2d_backward_matches_autograd")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_backward_matches_autograd(impl, spec_check, dtype, case):
-    x, weight, bias = case.tensors(dtype, seed=5)
+@layouts
+@CONV_CASES
+def test_conv2d_backward_matches_autograd(impl, case, layout, dtype, tolerance):
+    options = _conv_options(case)
+    x, weight, bias = _conv_tensors(case, dtype, 5, layout)
     if bias is None:  # db does not depend on the bias; the oracle needs one to report it
         bias = torch.zeros(weight.shape[0], dtype=dtype)
-    grad_out = _random(_conv2d_float64(x, weight, bias, **case.options()).shape, dtype, seed=6)
+    grad_out = in_layout(seeded_randn(_conv2d_float64(x, weight, bias, **options).shape, 6, dtype), layout)
     inputs64 = (x.double(), weight.double(), bias.double())
-    expected = gradients(lambda *inputs: F.conv2d(*inputs, **case.options()), inputs64, grad_out.double(), "F.conv2d")
-    result = impl.conv2d_backward(grad_out, x, weight, **case.options())
+    expected = gradients(lambda *inputs: F.conv2d(*inputs, **options), inputs64, grad_out.double(), "F.conv2d")
+    result = impl.conv2d_backward(grad_out, x, weight, **options)
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise CheckFailure(f"conv2d_backward [{case.name}]: expected a tuple (dx, dw, db), got {type(result).__name__}")
-    tolerance = spec_check.tolerance_for(dtype)
     for name, actual, oracle in zip(("dx", "dw", "db"), result, expected):
-        assert_close(actual, oracle.to(dtype), tolerance, what=f"conv2d_backward {name} [{case.name}]")
+        assert_close(actual, oracle.to(dtype), tolerance, what=f"conv2d_backward {name} [{case.name}, {layout}]")
 
 
 # --- im2col, col2im -----------------------------------------------------------------------------------------
 
-UNFOLD_CASES = [  # (id, x shape, options)
-    ("3x3", (2, 3, 5, 6), {"kernel_size": 3}),
-    ("non-square-kernel-dilation-padding", (1, 2, 7, 6), {"kernel_size": (2, 3), "dilation": (2, 1), "padding": (1, 0)}),
-    ("stride-larger-than-kernel", (1, 2, 9, 8), {"kernel_size": 2, "stride": 3}),
-    ("padding-and-stride", (1, 1, 4, 4), {"kernel_size": 3, "padding": 2, "stride": 2}),
-    ("kernel-as-large-as-image", (2, 2, 4, 5), {"kernel_size": (4, 5)}),
-    ("1x1-image", (1, 3, 1, 1), {"kernel_size": 1}),
-    ("1x1-image-3x3-kernel-padding-1", (1, 2, 1, 1), {"kernel_size": 3, "padding": 1}),
-]
-UNFOLD_PARAMETERS = [case[1:] for case in UNFOLD_CASES]
-UNFOLD_IDS = [case[0] for case in UNFOLD_CASES]
+UNFOLD_CASES = cases(  # x [N, C, H, W] and the unfold options
+    Case("3x3", x=(2, 3, 5, 6), options={"kernel_size": 3}),
+    Case("non-square-kernel-dilation-padding", x=(1, 2, 7, 6), options={"kernel_size": (2, 3), "dilation": (2, 1), "padding": (1, 0)}),
+    Case("stride-larger-than-kernel", x=(1, 2, 9, 8), options={"kernel_size": 2, "stride": 3}),
+    Case("padding-and-stride", x=(1, 1, 4, 4), options={"kernel_size": 3, "padding": 2, "stride": 2}),
+    Case("kernel-as-large-as-image", x=(2, 2, 4, 5), options={"kernel_size": (4, 5)}),
+    Case("1x1-image", x=(1, 3, 1, 1), options={"kernel_size": 1}),
+    Case("1x1-image-3x3-kernel-padding-1", x=(1, 2, 1, 1), options={"kernel_size": 3, "padding": 1}),
+)
 
 
 @check("im2col_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("shape, options", UNFOLD_PARAMETERS, ids=UNFOLD_IDS)
-def test_im2col_matches_torch(impl, spec_check, dtype, shape, options):
-    x = _random(shape, dtype, seed=7)
-    got = impl.im2col(x, **options)
-    assert_close(got, F.unfold(x, **options), spec_check.tolerance_for(dtype), what=f"im2col(x {tuple(shape)}, {options})")
+@layouts
+@UNFOLD_CASES
+def test_im2col_matches_torch(impl, case, layout, dtype, tolerance):
+    x = in_layout(seeded_randn(case.x, 7, dtype), layout)
+    got = impl.im2col(x, **case.options)
+    assert_close(got, F.unfold(x, **case.options), tolerance, what=f"im2col(x {case.x}, {case.options}) [{layout}]")
 
 
 @check("col2im_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("shape, options", UNFOLD_PARAMETERS, ids=UNFOLD_IDS)
-def test_col2im_matches_torch(impl, spec_check, dtype, shape, options):
-    output_size = shape[2:]
-    cols = _random(F.unfold(torch.zeros(shape), **options).shape, dtype, seed=8)
-    expected = F.fold(cols.double(), output_size, **options).to(dtype)
-    got = impl.col2im(cols, output_size, **options)
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"col2im(cols {tuple(cols.shape)}, {output_size}, {options})")
+@layouts
+@UNFOLD_CASES
+def test_col2im_matches_torch(impl, case, layout, dtype, tolerance):
+    output_size = case.x[2:]
+    cols = in_layout(seeded_randn(F.unfold(torch.zeros(case.x), **case.options).shape, 8, dtype), layout)
+    expected = F.fold(cols.double(), output_size, **case.options).to(dtype)
+    got = impl.col2im(cols, output_size, **case.options)
+    assert_close(got, expected, tolerance, what=f"col2im(cols {tuple(cols.shape)}, {output_size}, {case.options}) [{layout}]")
 
 
 # --- conv_transpose2d ---------------------------------------------------------------------------------------
 
-TRANSPOSE_CASES = [  # (id, x shape, weight shape [C_in, C_out / groups, kH, kW], options, with bias)
-    ("1x1-input", (2, 3, 1, 1), (3, 4, 3, 3), {}, True),
-    ("stride-2-output-padding-1", (1, 2, 4, 5), (2, 3, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1}, True),
-    ("stride-larger-than-kernel", (1, 2, 3, 3), (2, 2, 2, 2), {"stride": 3}, True),
-    ("dilation-output-padding-below-dilation", (1, 2, 4, 4), (2, 2, 3, 3), {"dilation": 2, "output_padding": 1}, True),
-    ("groups-2", (2, 4, 4, 4), (4, 3, 3, 3), {"padding": 1, "groups": 2}, True),
-    (
-        "non-square-everything",
-        (1, 2, 3, 5),
-        (2, 3, 2, 3),
-        {"stride": (2, 1), "padding": (1, 0), "output_padding": (1, 0), "dilation": (1, 2)},
-        True,
-    ),
-    ("no-bias", (2, 3, 4, 4), (3, 2, 3, 3), {"stride": 2}, False),
-]
-
 
 @check("conv_transpose2d_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize(
-    "x_shape, weight_shape, options, with_bias", [case[1:] for case in TRANSPOSE_CASES], ids=[case[0] for case in TRANSPOSE_CASES]
+@layouts
+@cases(  # x [N, C_in, H, W], weight [C_in, C_out / groups, kH, kW], the options; bias=False: no bias
+    Case("1x1-input", x=(2, 3, 1, 1), weight=(3, 4, 3, 3), options={}),
+    Case("stride-2-output-padding-1", x=(1, 2, 4, 5), weight=(2, 3, 3, 3), options={"stride": 2, "padding": 1, "output_padding": 1}),
+    Case("stride-larger-than-kernel", x=(1, 2, 3, 3), weight=(2, 2, 2, 2), options={"stride": 3}),
+    Case("dilation-output-padding-below-dilation", x=(1, 2, 4, 4), weight=(2, 2, 3, 3), options={"dilation": 2, "output_padding": 1}),
+    Case("groups-2", x=(2, 4, 4, 4), weight=(4, 3, 3, 3), options={"padding": 1, "groups": 2}),
+    Case(
+        "non-square-everything",
+        x=(1, 2, 3, 5),
+        weight=(2, 3, 2, 3),
+        options={"stride": (2, 1), "padding": (1, 0), "output_padding": (1, 0), "dilation": (1, 2)},
+    ),
+    Case("no-bias", x=(2, 3, 4, 4), weight=(3, 2, 3, 3), options={"stride": 2}, bias=False),
 )
-def test_conv_transpose2d_matches_torch(impl, spec_check, dtype, x_shape, weight_shape, options, with_bias):
-    x, weight = _random(x_shape, dtype, seed=9), _random(weight_shape, dtype, seed=10)
-    c_out = weight_shape[1] * options.get("groups", 1)
-    bias = _random((c_out,), dtype, seed=11) if with_bias else None
-    expected = F.conv_transpose2d(x.double(), weight.double(), _float64(bias), **options).to(dtype)
-    got = impl.conv_transpose2d(x, weight, bias, **options)
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"conv_transpose2d(x {x_shape}, weight {weight_shape}, {options})")
+def test_conv_transpose2d_matches_torch(impl, case, layout, dtype, tolerance):
+    x, weight = in_layout(seeded_randn(case.x, 9, dtype), layout), in_layout(seeded_randn(case.weight, 10, dtype), layout)
+    c_out = case.weight[1] * case.options.get("groups", 1)
+    bias = in_layout(seeded_randn((c_out,), 11, dtype), layout) if case.get("bias", True) else None
+    expected = F.conv_transpose2d(x.double(), weight.double(), _float64(bias), **case.options).to(dtype)
+    got = impl.conv_transpose2d(x, weight, bias, **case.options)
+    assert_close(
+        got, expected, tolerance, what=f"conv_transpose2d(x {case.x}, weight {case.weight}, {case.options}) [{case.name}, {layout}]"
+    )
 
 
 # --- pooling ------------------------------------------------------------------------------------------------
 
-POOL_CASES = [  # (id, x shape, options, all values negative)
-    ("default-stride", (2, 3, 6, 6), {"kernel_size": 2}, False),
-    ("overlapping-windows", (1, 2, 6, 7), {"kernel_size": 3, "stride": 1}, False),
-    ("stride-larger-than-kernel", (1, 2, 9, 8), {"kernel_size": 2, "stride": 3}, False),
-    ("padding-all-negative", (2, 2, 5, 6), {"kernel_size": 3, "stride": 2, "padding": 1}, True),
-    ("non-square-kernel-stride-padding", (1, 2, 5, 7), {"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 1)}, True),
-    ("window-as-large-as-image", (1, 2, 4, 5), {"kernel_size": (4, 5)}, False),
-    ("1x1-image", (1, 1, 1, 1), {"kernel_size": 1}, False),
-]
-POOL_PARAMETERS = [case[1:] for case in POOL_CASES]
-POOL_IDS = [case[0] for case in POOL_CASES]
+POOL_CASES = cases(  # x [N, C, H, W], the pooling options; negative=True: every value below zero
+    Case("default-stride", x=(2, 3, 6, 6), options={"kernel_size": 2}),
+    Case("overlapping-windows", x=(1, 2, 6, 7), options={"kernel_size": 3, "stride": 1}),
+    Case("stride-larger-than-kernel", x=(1, 2, 9, 8), options={"kernel_size": 2, "stride": 3}),
+    Case("padding-all-negative", x=(2, 2, 5, 6), options={"kernel_size": 3, "stride": 2, "padding": 1}, negative=True),
+    Case(
+        "non-square-kernel-stride-padding",
+        x=(1, 2, 5, 7),
+        options={"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 1)},
+        negative=True,
+    ),
+    Case("window-as-large-as-image", x=(1, 2, 4, 5), options={"kernel_size": (4, 5)}),
+    Case("1x1-image", x=(1, 1, 1, 1), options={"kernel_size": 1}),
+)
 
 
-def _pool_input(shape: tuple[int, ...], dtype: torch.dtype, negative: bool) -> torch.Tensor:
-    x = _random(shape, dtype, seed=12)
-    return -x.abs() - 1 if negative else x  # all below zero: zero padding would win a max
+def _pool_input(case: Case, dtype: torch.dtype, layout: str) -> torch.Tensor:
+    x = seeded_randn(case.x, 12, dtype)
+    return in_layout(-x.abs() - 1 if case.get("negative", False) else x, layout)  # all below zero: zero padding would win a max
 
 
 @check("max_pool2d_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("shape, options, negative", POOL_PARAMETERS, ids=POOL_IDS)
-def test_max_pool2d_matches_torch(impl, spec_check, dtype, shape, options, negative):
-    x = _pool_input(shape, dtype, negative)
-    got = impl.max_pool2d(x, **options)
-    assert_close(got, F.max_pool2d(x, **options), spec_check.tolerance_for(dtype), what=f"max_pool2d(x {shape}, {options})")
+@layouts
+@POOL_CASES
+def test_max_pool2d_matches_torch(impl, case, layout, dtype, tolerance):
+    x = _pool_input(case, dtype, layout)
+    got = impl.max_pool2d(x, **case.options)
+    assert_close(got, F.max_pool2d(x, **case.options), tolerance, what=f"max_pool2d(x {case.x}, {case.options}) [{layout}]")
 
 
 @check("avg_pool2d_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("shape, options, negative", POOL_PARAMETERS, ids=POOL_IDS)
-def test_avg_pool2d_matches_torch(impl, spec_check, dtype, shape, options, negative):
-    x = _pool_input(shape, dtype, negative)
-    expected = F.avg_pool2d(x.double(), **options).to(dtype)
-    got = impl.avg_pool2d(x, **options)
-    assert_close(got, expected, spec_check.tolerance_for(dtype), what=f"avg_pool2d(x {shape}, {options})")
+@layouts
+@POOL_CASES
+def test_avg_pool2d_matches_torch(impl, case, layout, dtype, tolerance):
+    x = _pool_input(case, dtype, layout)
+    expected = F.avg_pool2d(x.double(), **case.options).to(dtype)
+    got = impl.avg_pool2d(x, **case.options)
+    assert_close(got, expected, tolerance, what=f"avg_pool2d(x {case.x}, {case.options}) [{layout}]")
 
 
 # --- receptive_field ----------------------------------------------------------------------------------------
@@ -425,20 +411,20 @@ def test_receptive_field_matches_gradient_footprint(impl, layers):
 
 @st.composite
 def _filtering_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
-    image = draw(tensors((draw(st.integers(1, 12)), draw(st.integers(1, 12))), torch.float64))
-    kernel = draw(tensors((draw(st.integers(1, 5)), draw(st.integers(1, 5))), torch.float64))
+    image = draw(strategies.tensors((draw(st.integers(1, 12)), draw(st.integers(1, 12))), torch.float64))
+    kernel = draw(strategies.tensors((draw(st.integers(1, 5)), draw(st.integers(1, 5))), torch.float64))
     return image, kernel
 
 
 @check("apply_kernel_matches_scipy")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@layouts
 @given(problem=_filtering_problems())
-def test_apply_kernel_matches_scipy(impl, spec_check, dtype, problem):
-    image, kernel = (t.to(dtype) for t in problem)
+def test_apply_kernel_matches_scipy(impl, layout, dtype, tolerance, problem):
+    image, kernel = (in_layout(t.to(dtype), layout) for t in problem)
     expected = scipy.ndimage.correlate(as_numpy(image).astype(np.float64), as_numpy(kernel).astype(np.float64), mode="nearest")
     got = impl.apply_kernel(image, kernel)
-    what = f"apply_kernel(image {tuple(image.shape)}, kernel {tuple(kernel.shape)})"
-    assert_close(got, torch.from_numpy(expected).to(dtype), spec_check.tolerance_for(dtype), what=what)
+    what = f"apply_kernel(image {tuple(image.shape)}, kernel {tuple(kernel.shape)}) [{layout}]"
+    assert_close(got, torch.from_numpy(expected).to(dtype), tolerance, what=what)
 
 
 def _binomial(image: np.ndarray) -> np.ndarray:
@@ -460,26 +446,26 @@ CLASSIC_FILTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # what each 
 
 @check("apply_kernel_classic_kernels")
 @pytest.mark.parametrize("name", list(CLASSIC_FILTERS), ids=list(CLASSIC_FILTERS))
-def test_apply_kernel_classic_kernels(impl, spec_check, name):
+def test_apply_kernel_classic_kernels(impl, name, dtype, tolerance):
     kernels = impl.KERNELS
     if name not in kernels:
         raise CheckFailure(f"KERNELS has no {name!r} (has: {sorted(kernels)})")
-    image = _random((9, 11), torch.float64, seed=13) + torch.linspace(0, 3, 11, dtype=torch.float64)  # noise on a ramp
-    expected = torch.from_numpy(CLASSIC_FILTERS[name](image.numpy()))
-    got = impl.apply_kernel(image, torch.as_tensor(kernels[name], dtype=torch.float64))
-    assert_close(got, expected, spec_check.tolerance_for(torch.float64), what=f"apply_kernel(image, KERNELS[{name!r}])")
+    image = seeded_randn((9, 11), 13, dtype) + torch.linspace(0, 3, 11, dtype=dtype)  # noise on a ramp, in the spec's float64
+    expected = torch.from_numpy(CLASSIC_FILTERS[name](image.double().numpy())).to(dtype)
+    got = impl.apply_kernel(image, torch.as_tensor(kernels[name], dtype=dtype))
+    assert_close(got, expected, tolerance, what=f"apply_kernel(image, KERNELS[{name!r}])")
 
 
 # --- properties of conv2d -----------------------------------------------------------------------------------
 
 
 @check("conv2d_is_linear")
-@given(problem=_conv_problems(torch.float64), other_seed=seeds, a=st.floats(-2, 2), b=st.floats(-2, 2))
-def test_conv2d_is_linear(impl, spec_check, problem, other_seed, a, b):
+@given(problem=_conv_problems(), other_seed=strategies.seeds, a=st.floats(-2, 2), b=st.floats(-2, 2))
+def test_conv2d_is_linear(impl, dtype, tolerance, problem, other_seed, a, b):
+    problem = _in_dtype(problem, dtype)
     x, weight = problem["x"], problem["weight"]
     options = {key: problem[key] for key in ("stride", "padding", "dilation", "groups")}
-    y, v = _random(x.shape, x.dtype, other_seed), _random(weight.shape, x.dtype, other_seed + 1)
-    tolerance = spec_check.tolerance_for(torch.float64)
+    y, v = seeded_randn(x.shape, other_seed, dtype), seeded_randn(weight.shape, other_seed + 1, dtype)
 
     def conv(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         return impl.conv2d(image, kernel, **options)
@@ -495,15 +481,18 @@ def test_conv2d_is_linear(impl, spec_check, problem, other_seed, a, b):
 def _equivariance_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, int, int, int]:
     stride = draw(st.sampled_from([1, 2]))
     h, w = stride * draw(st.integers(1, 5)), stride * draw(st.integers(1, 5))
-    x = draw(tensors((1, draw(st.integers(1, 3)), h, w), torch.float64))
-    weight = draw(tensors((draw(st.integers(1, 3)), x.shape[1], draw(st.integers(1, 3)), draw(st.integers(1, 3))), torch.float64))
+    x = draw(strategies.tensors((1, draw(st.integers(1, 3)), h, w), torch.float64))
+    weight = draw(
+        strategies.tensors((draw(st.integers(1, 3)), x.shape[1], draw(st.integers(1, 3)), draw(st.integers(1, 3))), torch.float64)
+    )
     return x, weight, stride, draw(st.integers(-3, 3)), draw(st.integers(-3, 3))
 
 
 @check("conv2d_translation_equivariant")
 @given(problem=_equivariance_problems())
-def test_conv2d_translation_equivariant(impl, spec_check, problem):
+def test_conv2d_translation_equivariant(impl, dtype, tolerance, problem):
     x, weight, stride, dy, dx = problem
+    x, weight = x.to(dtype), weight.to(dtype)
     kh, kw = weight.shape[2:]
 
     def circular_conv(image: torch.Tensor) -> torch.Tensor:
@@ -515,30 +504,30 @@ def test_conv2d_translation_equivariant(impl, spec_check, problem):
     shifted_first = circular_conv(torch.roll(x, (stride * dy, stride * dx), dims=(2, 3)))
     shifted_after = torch.roll(circular_conv(x), (dy, dx), dims=(2, 3))
     what = f"conv2d of the input shifted by {(stride * dy, stride * dx)} vs its output shifted by {(dy, dx)} (stride {stride})"
-    assert_close(shifted_first, shifted_after, spec_check.tolerance_for(torch.float64), what=what)
+    assert_close(shifted_first, shifted_after, tolerance, what=what)
 
 
 @st.composite
 def _depthwise_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, dict[str, int]]:
     channels, multiplier = draw(st.integers(2, 4)), draw(st.integers(1, 2))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    x = draw(tensors((draw(st.integers(1, 2)), channels, draw(st.integers(kh, 7)), draw(st.integers(kw, 7))), torch.float64))
-    weight = draw(tensors((channels * multiplier, 1, kh, kw), torch.float64))
+    x = draw(strategies.tensors((draw(st.integers(1, 2)), channels, draw(st.integers(kh, 7)), draw(st.integers(kw, 7))), torch.float64))
+    weight = draw(strategies.tensors((channels * multiplier, 1, kh, kw), torch.float64))
     return x, weight, {"stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 1))}
 
 
 @check("conv2d_depthwise_parameter_count")
 @given(problem=_depthwise_problems())
-def test_conv2d_depthwise_parameter_count(impl, spec_check, problem):
+def test_conv2d_depthwise_parameter_count(impl, dtype, tolerance, problem):
     x, weight, options = problem
+    x, weight = x.to(dtype), weight.to(dtype)
     channels, multiplier = x.shape[1], weight.shape[0] // x.shape[1]
     depthwise = impl.conv2d(x, weight, groups=channels, **options)
-    tolerance = spec_check.tolerance_for(torch.float64)
     for out_channel in range(weight.shape[0]):
         in_channel = out_channel // multiplier
         alone = impl.conv2d(x[:, in_channel : in_channel + 1], weight[out_channel : out_channel + 1], **options)
         what = f"depthwise output channel {out_channel} (groups={channels}) vs input channel {in_channel} convolved alone"
         assert_close(depthwise[:, out_channel : out_channel + 1], alone, tolerance, what=what)
-    dense = torch.ones(weight.shape[0], channels, *weight.shape[2:], dtype=torch.float64)
+    dense = torch.ones(weight.shape[0], channels, *weight.shape[2:], dtype=dtype)
     what = f"conv2d with groups={channels} and a dense weight {tuple(dense.shape)} (expects {tuple(weight.shape)})"
-    _expect_value_error(lambda: impl.conv2d(x, dense, groups=channels, **options), what)
+    assert_raises(ValueError, lambda: impl.conv2d(x, dense, groups=channels, **options), what)

@@ -1,14 +1,17 @@
 """Graded tests of topic 01 image_basics: one test per check of specs/01_image_basics.yaml.
 
-Inputs are drawn by hypothesis (``harness.topic.strategies``) or built on purpose (RGB-cube corners, curve breakpoints,
-every grey level); oracles run on float64 numpy copies of exactly what the implementation received; tolerances,
-points and oracles are the spec's. Every result must come back in the input's library with the documented dtype.
+Inputs are drawn by hypothesis (``harness.testing.strategies``) or built on purpose (RGB-cube corners, curve
+breakpoints, every grey level); oracles run on float64 numpy copies of exactly what the implementation received;
+tolerances, points and oracles are the spec's. Every check runs on numpy and torch inputs, contiguous and not
+(``layouts``), and float checks in every dtype the spec gives a tolerance for (the ``dtype`` fixture). Every result must
+come back in the input's library with the documented dtype.
 """
 
 from __future__ import annotations
 
 import colorsys
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,22 +25,16 @@ from skimage import color as skcolor
 from skimage import util as skutil
 from skimage.color.colorconv import xyz_from_rgb
 
-from harness.testing import CheckFailure, as_numpy, assert_close, assert_raises, check
-from harness.topic.strategies import float_images, seeds, uint8_images
+from harness.testing import Case, CheckFailure, as_numpy, assert_close, assert_raises, cases, check, in_layout, layouts, strategies
 
 MAX_SIDE = 12  # hypothesis images are at most 12 x 12 (x 2 when batched): the quick tier stays fast
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])  # torchvision's ImageNet statistics, the values the spec names
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 LIBRARIES = ["numpy", "torch"]
-FLOAT_CASES = pytest.mark.parametrize(
-    ("library", "dtype"), [("numpy", "float64"), ("torch", "float32")], ids=["numpy-float64", "torch-float32"]
-)
-UINT8_AND_FLOAT_CASES = pytest.mark.parametrize(
-    ("library", "dtype"),
-    [("numpy", "uint8"), ("torch", "uint8"), ("numpy", "float64"), ("torch", "float32")],
-    ids=["numpy-uint8", "torch-uint8", "numpy-float64", "torch-float32"],
-)
+EACH_LIBRARY = pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+# to_uint8's spec tolerance is for its uint8 result; its inputs are floats of both widths, a list of their own.
+FLOAT_INPUT_DTYPES = ["float32", "float64"]
 
 # One row of pixels built on purpose: the RGB-cube corners, mid grey, channel ties and near-greys.
 CUBE_CORNERS_AND_TIES = np.array(
@@ -55,25 +52,33 @@ def _maybe_batched(single: st.SearchStrategy[np.ndarray]) -> st.SearchStrategy[n
     return st.tuples(single, st.booleans()).map(lambda pair: np.stack([pair[0], pair[0][::-1, ::-1]]) if pair[1] else pair[0])
 
 
-RGB_UINT8 = _maybe_batched(uint8_images(max_side=MAX_SIDE))
-RGB_FLOAT = _maybe_batched(st.one_of(float_images(max_side=MAX_SIDE), uint8_images(max_side=MAX_SIDE).map(lambda image: image / 255)))
+RGB_UINT8 = _maybe_batched(strategies.uint8_images(max_side=MAX_SIDE))
+RGB_FLOAT = _maybe_batched(
+    st.one_of(strategies.float_images(max_side=MAX_SIDE), strategies.uint8_images(max_side=MAX_SIDE).map(lambda image: image / 255))
+)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def _as_library(array: np.ndarray, library: str) -> np.ndarray | torch.Tensor:
-    """What the implementation receives: a copy (it cannot alter the oracle's input) in the case's library."""
-    return torch.from_numpy(array.copy()) if library == "torch" else array.copy()
+def _numpy_dtype(dtype: torch.dtype | str) -> np.dtype:
+    """The numpy dtype of the same name (the ``dtype`` fixture holds torch dtypes)."""
+    return np.dtype(str(dtype).removeprefix("torch."))
 
 
-def _assert_returns(result: object, library: str, dtype: str, what: str) -> None:
+def _as_library(array: np.ndarray, library: str, layout: str) -> np.ndarray | torch.Tensor:
+    """What the implementation receives: a copy (it cannot alter the oracle's input) in the case's library, laid out
+    in memory as ``layout`` says."""
+    return in_layout(torch.from_numpy(array.copy()) if library == "torch" else array.copy(), layout)
+
+
+def _assert_returns(result: object, library: str, dtype: np.dtype | torch.dtype | str, what: str) -> None:
     """The result is of the input's library (ndarray for ndarray, Tensor for Tensor) and has the documented dtype."""
     expected_type = torch.Tensor if library == "torch" else np.ndarray
     if not isinstance(result, expected_type):
         raise CheckFailure(f"{what}: a {library} input must give a {expected_type.__name__}, got {type(result).__name__}")
-    if str(result.dtype).removeprefix("torch.") != dtype:  # type: ignore[attr-defined]
-        raise CheckFailure(f"{what}: expected dtype {dtype}, got {result.dtype}")  # type: ignore[attr-defined]
+    if str(result.dtype).removeprefix("torch.") != str(dtype).removeprefix("torch."):  # type: ignore[attr-defined]
+        raise CheckFailure(f"{what}: expected dtype {str(dtype).removeprefix('torch.')}, got {result.dtype}")  # type: ignore[attr-defined]
 
 
 def _per_pixel(oracle: Callable[[np.ndarray], np.ndarray], image: np.ndarray) -> np.ndarray:
@@ -83,24 +88,27 @@ def _per_pixel(oracle: Callable[[np.ndarray], np.ndarray], image: np.ndarray) ->
     return result.reshape(image.shape[:-1] + result.shape[2:])
 
 
-def _source(image: np.ndarray, dtype: str) -> np.ndarray:
-    """A uint8 image as the case's dtype: itself, or scaled to [0, 1]."""
-    return image if dtype == "uint8" else (image / 255).astype(dtype)
+def _uint8_and_float(image: np.ndarray, spec_check: Any, dtype: torch.dtype, tolerance: Any) -> list[tuple[np.ndarray, Any]]:
+    """For checks of uint8 and float inputs: the uint8 image with the spec's uint8 tolerance, then the same image scaled
+    to [0, 1] in the float ``dtype`` under test with its tolerance. (The ``dtype`` fixture holds the spec's float dtypes
+    only, so every item checks the uint8 input too.)"""
+    return [(image, spec_check.tolerance_for("uint8")), ((image / 255).astype(_numpy_dtype(dtype)), tolerance)]
 
 
 # --- layout and value range ------------------------------------------------------------------------------
 
 
 @check("layout_conversions_permute_axes")
-@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
-@given(image=_maybe_batched(uint8_images(max_side=MAX_SIDE, channels=(1, 3, 4))))
-def test_layout_conversions_permute_axes(impl, spec_check, library, image):
-    tolerance = spec_check.tolerance_for("uint8")
+@EACH_LIBRARY
+@layouts
+@given(image=_maybe_batched(strategies.uint8_images(max_side=MAX_SIDE, channels=(1, 3, 4))))
+def test_layout_conversions_permute_axes(impl, spec_check, library, layout, image):
+    tolerance = spec_check.tolerance_for("uint8")  # a uint8-only check: the `dtype` fixture holds float dtypes
     channels_first = np.moveaxis(image, -1, -3)
-    result = impl.hwc_to_chw(_as_library(image, library))
+    result = impl.hwc_to_chw(_as_library(image, library, layout))
     _assert_returns(result, library, "uint8", "hwc_to_chw")
     assert_close(result, channels_first, tolerance, what=f"hwc_to_chw of shape {image.shape}")
-    result = impl.chw_to_hwc(_as_library(channels_first, library))
+    result = impl.chw_to_hwc(_as_library(channels_first, library, layout))
     _assert_returns(result, library, "uint8", "chw_to_hwc")
     assert_close(result, image, tolerance, what=f"chw_to_hwc of shape {channels_first.shape}")
 
@@ -110,12 +118,16 @@ ALL_LEVELS_HWC = np.stack([_LEVELS, _LEVELS[::-1], np.roll(_LEVELS, 85)], axis=-
 
 
 @check("to_float_matches_skimage")
-@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
-@pytest.mark.parametrize("image", [ALL_LEVELS_HWC, np.stack([ALL_LEVELS_HWC, ALL_LEVELS_HWC[::-1]])], ids=["hwc", "nhwc"])
-def test_to_float_matches_skimage(impl, spec_check, library, image):
-    result = impl.to_float(_as_library(image, library))
-    _assert_returns(result, library, "float32", "to_float")
-    assert_close(result, skutil.img_as_float32(image), spec_check.tolerance_for("float32"), what="to_float")
+@EACH_LIBRARY
+@layouts
+@cases(
+    Case("hwc", image=ALL_LEVELS_HWC),
+    Case("nhwc", image=np.stack([ALL_LEVELS_HWC, ALL_LEVELS_HWC[::-1]])),
+)
+def test_to_float_matches_skimage(impl, library, layout, case, dtype, tolerance):
+    result = impl.to_float(_as_library(case.image, library, layout))
+    _assert_returns(result, library, dtype, "to_float")  # the spec's only dtype: float32
+    assert_close(result, skutil.img_as_float32(case.image), tolerance, what=f"to_float [{case.name}]")
 
 
 _K = np.arange(256) / 255
@@ -131,43 +143,43 @@ def _off_tie_values(image: np.ndarray) -> np.ndarray:
 
 
 @check("to_uint8_rounds_and_clips")
-@pytest.mark.parametrize(("library", "dtype"), [("numpy", "float32"), ("torch", "float64")], ids=["numpy-float32", "torch-float64"])
-@given(values=float_images(max_side=MAX_SIDE).map(_off_tie_values))
+@EACH_LIBRARY
+@layouts
+@pytest.mark.parametrize("input_dtype", FLOAT_INPUT_DTYPES, ids=FLOAT_INPUT_DTYPES)
+@given(values=strategies.float_images(max_side=MAX_SIDE).map(_off_tie_values))
 @example(values=TO_UINT8_BOUNDARY)
-def test_to_uint8_rounds_and_clips(impl, spec_check, library, dtype, values):
-    source = values.astype(dtype)
-    result = impl.to_uint8(_as_library(source, library))
+def test_to_uint8_rounds_and_clips(impl, spec_check, library, layout, input_dtype, values):
+    source = values.astype(input_dtype)
+    result = impl.to_uint8(_as_library(source, library, layout))
     _assert_returns(result, library, "uint8", "to_uint8")
     expected = skutil.img_as_ubyte(np.clip(source, 0, 1))
-    assert_close(result, expected, spec_check.tolerance_for("uint8"), what="to_uint8")
+    assert_close(result, expected, spec_check.tolerance_for("uint8"), what=f"to_uint8 of {input_dtype}")
 
 
 # --- colour spaces ---------------------------------------------------------------------------------------
 
 
 @check("grayscale_matches_opencv")
-@pytest.mark.parametrize(
-    ("library", "dtype"),
-    [("numpy", "uint8"), ("torch", "uint8"), ("numpy", "float32"), ("torch", "float32")],
-    ids=["numpy-uint8", "torch-uint8", "numpy-float32", "torch-float32"],
-)  # OpenCV has no float64 colour conversions
-@given(image=RGB_UINT8)
+@EACH_LIBRARY
+@layouts
+@given(image=RGB_UINT8)  # uint8 and float32 inputs (OpenCV has no float64 colour conversions)
 @example(image=CUBE_CORNERS_AND_TIES)
-def test_grayscale_matches_opencv(impl, spec_check, library, dtype, image):
-    source = _source(image, dtype)
-    result = impl.rgb_to_grayscale(_as_library(source, library))
-    _assert_returns(result, library, dtype, "rgb_to_grayscale")
-    expected = _per_pixel(lambda row: cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[..., None], source)[..., 0]
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_grayscale")
+def test_grayscale_matches_opencv(impl, spec_check, library, layout, dtype, tolerance, image):
+    for source, allowed in _uint8_and_float(image, spec_check, dtype, tolerance):
+        result = impl.rgb_to_grayscale(_as_library(source, library, layout))
+        _assert_returns(result, library, source.dtype, "rgb_to_grayscale")
+        expected = _per_pixel(lambda row: cv2.cvtColor(row, cv2.COLOR_RGB2GRAY)[..., None], source)[..., 0]
+        assert_close(result, expected, allowed, what=f"rgb_to_grayscale of {source.dtype}")
 
 
 @check("rgb_to_hsv_matches_colorsys")
-@FLOAT_CASES
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_FLOAT)
 @example(image=CUBE_CORNERS_AND_TIES / 255)
-def test_rgb_to_hsv_matches_colorsys(impl, spec_check, library, dtype, image):
-    source = image.astype(dtype)
-    result = impl.rgb_to_hsv(_as_library(source, library))
+def test_rgb_to_hsv_matches_colorsys(impl, library, layout, dtype, tolerance, image):
+    source = image.astype(_numpy_dtype(dtype))
+    result = impl.rgb_to_hsv(_as_library(source, library, layout))
     _assert_returns(result, library, dtype, "rgb_to_hsv")
     pixels = source.astype(np.float64).reshape(-1, 3)
     expected = np.array([colorsys.rgb_to_hsv(*pixel) for pixel in pixels]).reshape(source.shape) * (360, 1, 1)
@@ -178,7 +190,7 @@ def test_rgb_to_hsv_matches_colorsys(impl, spec_check, library, dtype, image):
     if not ((hue >= 0) & (hue < 360)).all():
         raise CheckFailure(f"rgb_to_hsv: hue must be degrees in [0, 360), got values in [{hue.min():.6g}, {hue.max():.6g}]")
     actual[..., 0] = expected[..., 0] + (hue - expected[..., 0] + 180) % 360 - 180  # compare hues on the circle
-    assert_close(actual, expected, spec_check.tolerance_for(dtype), what="rgb_to_hsv (H, S, V)")
+    assert_close(actual, expected, tolerance, what="rgb_to_hsv (H, S, V)")
 
 
 _SECTORS = np.arange(0, 360, 60.0)
@@ -186,16 +198,17 @@ HSV_BOUNDARY = np.stack(np.meshgrid(np.append(_SECTORS, 359.999), [0.0, 0.5, 1.0
 
 
 @check("hsv_to_rgb_matches_colorsys")
-@FLOAT_CASES
-@given(image=float_images(max_side=MAX_SIDE).map(lambda image: image * (360, 1, 1)))
+@EACH_LIBRARY
+@layouts
+@given(image=strategies.float_images(max_side=MAX_SIDE).map(lambda image: image * (360, 1, 1)))
 @example(image=HSV_BOUNDARY)
-def test_hsv_to_rgb_matches_colorsys(impl, spec_check, library, dtype, image):
-    source = image.astype(dtype)
-    result = impl.hsv_to_rgb(_as_library(source, library))
+def test_hsv_to_rgb_matches_colorsys(impl, library, layout, dtype, tolerance, image):
+    source = image.astype(_numpy_dtype(dtype))
+    result = impl.hsv_to_rgb(_as_library(source, library, layout))
     _assert_returns(result, library, dtype, "hsv_to_rgb")
     pixels = source.astype(np.float64).reshape(-1, 3)
-    expected = np.array([colorsys.hsv_to_rgb(h / 360, s, v) for h, s, v in pixels]).reshape(source.shape).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what="hsv_to_rgb")
+    expected = np.array([colorsys.hsv_to_rgb(h / 360, s, v) for h, s, v in pixels]).reshape(source.shape).astype(source.dtype)
+    assert_close(result, expected, tolerance, what="hsv_to_rgb")
 
 
 _BREAKPOINTS = [0.0, 0.04045, 0.04045 - 1e-6, 0.04045 + 1e-6, 0.0031308, 0.0031308 - 1e-7, 0.0031308 + 1e-7, 1e-6, 0.5, 0.99, 1.0, 0.2]
@@ -212,29 +225,33 @@ def _linear_to_srgb_oracle(values: np.ndarray) -> np.ndarray:
 
 
 @check("srgb_transfer_matches_skimage")
-@pytest.mark.parametrize("direction", ["srgb_to_linear", "linear_to_srgb"], ids=["srgb_to_linear", "linear_to_srgb"])
-@FLOAT_CASES
-@given(image=float_images(max_side=MAX_SIDE))
+@cases(  # the case's name is the interface under test
+    Case("srgb_to_linear", oracle=_srgb_to_linear_oracle),
+    Case("linear_to_srgb", oracle=_linear_to_srgb_oracle),
+)
+@EACH_LIBRARY
+@layouts
+@given(image=strategies.float_images(max_side=MAX_SIDE))
 @example(image=SRGB_BREAKPOINTS)
-def test_srgb_transfer_matches_skimage(impl, spec_check, direction, library, dtype, image):
-    source = image.astype(dtype)
-    result = getattr(impl, direction)(_as_library(source, library))
-    _assert_returns(result, library, dtype, direction)
-    oracle = _srgb_to_linear_oracle if direction == "srgb_to_linear" else _linear_to_srgb_oracle
-    expected = oracle(source.astype(np.float64)).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what=direction)
+def test_srgb_transfer_matches_skimage(impl, case, library, layout, dtype, tolerance, image):
+    source = image.astype(_numpy_dtype(dtype))
+    result = getattr(impl, case.name)(_as_library(source, library, layout))
+    _assert_returns(result, library, dtype, case.name)
+    expected = case.oracle(source.astype(np.float64)).astype(source.dtype)
+    assert_close(result, expected, tolerance, what=case.name)
 
 
 @check("rgb_to_lab_matches_skimage")
-@FLOAT_CASES
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_FLOAT)
 @example(image=CUBE_CORNERS_AND_TIES / 255)
-def test_rgb_to_lab_matches_skimage(impl, spec_check, library, dtype, image):
-    source = image.astype(dtype)
-    result = impl.rgb_to_lab(_as_library(source, library))
+def test_rgb_to_lab_matches_skimage(impl, library, layout, dtype, tolerance, image):
+    source = image.astype(_numpy_dtype(dtype))
+    result = impl.rgb_to_lab(_as_library(source, library, layout))
     _assert_returns(result, library, dtype, "rgb_to_lab")
-    expected = skcolor.rgb2lab(source.astype(np.float64), illuminant="D65", observer="2").astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_lab (L, a, b)")
+    expected = skcolor.rgb2lab(source.astype(np.float64), illuminant="D65", observer="2").astype(source.dtype)
+    assert_close(result, expected, tolerance, what="rgb_to_lab (L, a, b)")
 
 
 CHROMA_OFFSET = np.array([0.0, 0.5, 0.5])  # float YCbCr = YPbPr + this
@@ -246,77 +263,80 @@ def _pil_convert(row: np.ndarray, source_mode: str, target_mode: str) -> np.ndar
 
 
 @check("rgb_to_ycbcr_matches_pil")
-@UINT8_AND_FLOAT_CASES
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_UINT8)
 @example(image=CUBE_CORNERS_AND_TIES)
-def test_rgb_to_ycbcr_matches_pil(impl, spec_check, library, dtype, image):
-    source = _source(image, dtype)
-    result = impl.rgb_to_ycbcr(_as_library(source, library))
-    _assert_returns(result, library, dtype, "rgb_to_ycbcr")
-    if dtype == "uint8":
-        expected = _per_pixel(lambda row: _pil_convert(row, "RGB", "YCbCr"), source)
-    else:
-        expected = (skcolor.rgb2ypbpr(source.astype(np.float64)) + CHROMA_OFFSET).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what="rgb_to_ycbcr (Y, Cb, Cr)")
+def test_rgb_to_ycbcr_matches_pil(impl, spec_check, library, layout, dtype, tolerance, image):
+    for source, allowed in _uint8_and_float(image, spec_check, dtype, tolerance):
+        result = impl.rgb_to_ycbcr(_as_library(source, library, layout))
+        _assert_returns(result, library, source.dtype, "rgb_to_ycbcr")
+        if source.dtype == np.uint8:
+            expected = _per_pixel(lambda row: _pil_convert(row, "RGB", "YCbCr"), source)
+        else:
+            expected = (skcolor.rgb2ypbpr(source.astype(np.float64)) + CHROMA_OFFSET).astype(source.dtype)
+        assert_close(result, expected, allowed, what=f"rgb_to_ycbcr (Y, Cb, Cr) of {source.dtype}")
 
 
 @check("ycbcr_to_rgb_matches_pil")
-@UINT8_AND_FLOAT_CASES
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_UINT8)  # read as YCbCr triples: many lie outside the RGB cube and clip
 @example(image=CUBE_CORNERS_AND_TIES)
-def test_ycbcr_to_rgb_matches_pil(impl, spec_check, library, dtype, image):
-    source = _source(image, dtype)
-    result = impl.ycbcr_to_rgb(_as_library(source, library))
-    _assert_returns(result, library, dtype, "ycbcr_to_rgb")
-    if dtype == "uint8":
-        expected = _per_pixel(lambda row: _pil_convert(row, "YCbCr", "RGB"), source)
-    else:
-        expected = skcolor.ypbpr2rgb(source.astype(np.float64) - CHROMA_OFFSET).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what="ycbcr_to_rgb (R, G, B)")
+def test_ycbcr_to_rgb_matches_pil(impl, spec_check, library, layout, dtype, tolerance, image):
+    for source, allowed in _uint8_and_float(image, spec_check, dtype, tolerance):
+        result = impl.ycbcr_to_rgb(_as_library(source, library, layout))
+        _assert_returns(result, library, source.dtype, "ycbcr_to_rgb")
+        if source.dtype == np.uint8:
+            expected = _per_pixel(lambda row: _pil_convert(row, "YCbCr", "RGB"), source)
+        else:
+            expected = skcolor.ypbpr2rgb(source.astype(np.float64) - CHROMA_OFFSET).astype(source.dtype)
+        assert_close(result, expected, allowed, what=f"ycbcr_to_rgb (R, G, B) of {source.dtype}")
 
 
 # --- normalisation for networks ----------------------------------------------------------------------------
 
-STANDARDIZE_LAYOUTS = pytest.mark.parametrize(
-    ("library", "dtype", "layout"),
-    [("numpy", "float64", "hwc"), ("torch", "float32", "nchw")],
-    ids=["numpy-float64-hwc", "torch-float32-nchw"],
+STATISTICS_CASES = cases(
+    Case("numpy-hwc", library="numpy", channel_axis=-1),  # mean and std as lists
+    Case("torch-nchw", library="torch", channel_axis=1),  # mean and std as tensors
 )
 
 
-def _statistics_case(image: np.ndarray, seed: int, library: str, dtype: str, layout: str):
-    """(image in the layout and dtype, mean and std as the implementation gets them, channel_axis, mean and std shaped
-    to broadcast along the channel axis)."""
+def _statistics_case(image: np.ndarray, seed: int, case: Case, dtype: torch.dtype):
+    """(image in the case's channel layout and ``dtype``, mean and std as the implementation gets them, mean and std
+    shaped to broadcast along the channel axis)."""
     generator = np.random.default_rng(seed)
     channels = image.shape[-1]
     mean, std = generator.uniform(-1, 1, channels), generator.uniform(0.1, 2, channels)
-    if layout == "hwc":
-        return image.astype(dtype), list(mean), list(std), -1, mean, std
-    batch = np.moveaxis(np.stack([image, image[::-1, ::-1]]), -1, 1).astype(dtype)  # [2, C, H, W]
+    if case.channel_axis == -1:
+        return image.astype(_numpy_dtype(dtype)), list(mean), list(std), mean, std
+    batch = np.moveaxis(np.stack([image, image[::-1, ::-1]]), -1, 1).astype(_numpy_dtype(dtype))  # [2, C, H, W]
     along_channels = (channels, 1, 1)
-    return batch, torch.tensor(mean), torch.tensor(std), 1, mean.reshape(along_channels), std.reshape(along_channels)
+    return batch, torch.tensor(mean), torch.tensor(std), mean.reshape(along_channels), std.reshape(along_channels)
 
 
 @check("standardize_matches_definition")
-@STANDARDIZE_LAYOUTS
-@given(image=float_images(max_side=8, channels=(1, 2, 3, 4)), seed=seeds)
-def test_standardize_matches_definition(impl, spec_check, library, dtype, layout, image, seed):
-    source, mean, std, channel_axis, mean_along, std_along = _statistics_case(image, seed, library, dtype, layout)
-    result = impl.standardize(_as_library(source, library), mean, std, channel_axis=channel_axis)
-    _assert_returns(result, library, dtype, "standardize")
-    expected = ((source.astype(np.float64) - mean_along) / std_along).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"standardize ({layout}, channel_axis={channel_axis})")
+@STATISTICS_CASES
+@layouts
+@given(image=strategies.float_images(max_side=8, channels=(1, 2, 3, 4)), seed=strategies.seeds)
+def test_standardize_matches_definition(impl, case, layout, dtype, tolerance, image, seed):
+    source, mean, std, mean_along, std_along = _statistics_case(image, seed, case, dtype)
+    result = impl.standardize(_as_library(source, case.library, layout), mean, std, channel_axis=case.channel_axis)
+    _assert_returns(result, case.library, dtype, "standardize")
+    expected = ((source.astype(np.float64) - mean_along) / std_along).astype(source.dtype)
+    assert_close(result, expected, tolerance, what=f"standardize [{case.name}], channel_axis={case.channel_axis}")
 
 
 @check("destandardize_inverts_standardize")
-@STANDARDIZE_LAYOUTS
-@given(image=float_images(max_side=8, channels=(1, 2, 3, 4)), seed=seeds)
-def test_destandardize_inverts_standardize(impl, spec_check, library, dtype, layout, image, seed):
-    source, mean, std, channel_axis, mean_along, std_along = _statistics_case(image, seed, library, dtype, layout)
-    standardized = (source - mean_along.astype(dtype)) / std_along.astype(dtype)  # in the case's dtype, as torchvision does
-    result = impl.destandardize(_as_library(standardized, library), mean, std, channel_axis=channel_axis)
-    _assert_returns(result, library, dtype, "destandardize")
-    assert_close(result, source, spec_check.tolerance_for(dtype), what=f"destandardize ({layout}, channel_axis={channel_axis})")
+@STATISTICS_CASES
+@layouts
+@given(image=strategies.float_images(max_side=8, channels=(1, 2, 3, 4)), seed=strategies.seeds)
+def test_destandardize_inverts_standardize(impl, case, layout, dtype, tolerance, image, seed):
+    source, mean, std, mean_along, std_along = _statistics_case(image, seed, case, dtype)
+    standardized = (source - mean_along.astype(source.dtype)) / std_along.astype(source.dtype)  # in the dtype, as torchvision does
+    result = impl.destandardize(_as_library(standardized, case.library, layout), mean, std, channel_axis=case.channel_axis)
+    _assert_returns(result, case.library, dtype, "destandardize")
+    assert_close(result, source, tolerance, what=f"destandardize [{case.name}], channel_axis={case.channel_axis}")
 
 
 def _imagenet_definition(image: np.ndarray) -> np.ndarray:
@@ -326,26 +346,28 @@ def _imagenet_definition(image: np.ndarray) -> np.ndarray:
 
 
 @check("preprocess_imagenet_matches_definition")
-@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_UINT8)
-def test_preprocess_imagenet_matches_definition(impl, spec_check, library, image):
-    result = impl.preprocess_imagenet(_as_library(image, library))
-    _assert_returns(result, library, "float32", "preprocess_imagenet")
-    assert_close(result, _imagenet_definition(image), spec_check.tolerance_for("float32"), what="preprocess_imagenet")
+def test_preprocess_imagenet_matches_definition(impl, library, layout, dtype, tolerance, image):
+    result = impl.preprocess_imagenet(_as_library(image, library, layout))
+    _assert_returns(result, library, dtype, "preprocess_imagenet")  # the spec's only dtype: float32
+    assert_close(result, _imagenet_definition(image), tolerance, what="preprocess_imagenet")
 
 
 @check("imagenet_round_trip_within_one_level")
-@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@EACH_LIBRARY
+@layouts
 @given(image=RGB_UINT8)
 @example(image=CUBE_CORNERS_AND_TIES)
-def test_imagenet_round_trip_within_one_level(impl, spec_check, library, image):
-    tolerance = spec_check.tolerance_for("uint8")
-    network_input = impl.preprocess_imagenet(_as_library(image, library))
+def test_imagenet_round_trip_within_one_level(impl, spec_check, library, layout, image):
+    tolerance = spec_check.tolerance_for("uint8")  # a uint8-only check: the `dtype` fixture holds float dtypes
+    network_input = impl.preprocess_imagenet(_as_library(image, library, layout))
     _assert_returns(network_input, library, "float32", "preprocess_imagenet")
-    result = impl.deprocess_imagenet(network_input)
+    result = impl.deprocess_imagenet(in_layout(network_input, layout))
     _assert_returns(result, library, "uint8", "deprocess_imagenet(preprocess_imagenet(x))")
     assert_close(result, image, tolerance, what="deprocess_imagenet(preprocess_imagenet(x))")
-    result = impl.deprocess_imagenet(_as_library(_imagenet_definition(image), library))
+    result = impl.deprocess_imagenet(_as_library(_imagenet_definition(image), library, layout))
     _assert_returns(result, library, "uint8", "deprocess_imagenet")
     assert_close(result, image, tolerance, what="deprocess_imagenet of the float64 preprocessing")
 
@@ -355,13 +377,14 @@ def test_imagenet_round_trip_within_one_level(impl, spec_check, library, image):
 SIDES_IN, SIDES_OUT = st.integers(1, 16), st.integers(1, 24)
 
 
-def _index_image(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+def _index_image(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Every pixel a different value (modulo 251 for uint8), so a wrong source pixel cannot go unnoticed."""
-    return (np.arange(int(np.prod(shape))).reshape(shape) % (251 if dtype == "uint8" else 2**24)).astype(dtype)
+    return (np.arange(int(np.prod(shape))).reshape(shape) % (251 if dtype == np.uint8 else 2**24)).astype(dtype)
 
 
 @check("resize_nearest_picks_centre_pixel")
-@pytest.mark.parametrize(("library", "dtype"), [("numpy", "uint8"), ("torch", "float32")], ids=["numpy-uint8", "torch-float32"])
+@EACH_LIBRARY
+@layouts
 @given(
     shape=st.one_of(
         st.tuples(SIDES_IN, SIDES_IN),
@@ -372,15 +395,17 @@ def _index_image(shape: tuple[int, ...], dtype: str) -> np.ndarray:
 )
 @example(shape=(8, 6, 3), size=(4, 3))  # halving: every centre lies on a pixel boundary
 @example(shape=(14, 5), size=(23, 5))  # a tie float arithmetic breaks the other way
-def test_resize_nearest_picks_centre_pixel(impl, spec_check, library, dtype, shape, size):
-    image = _index_image(shape, dtype)
-    result = impl.resize(_as_library(image, library), size, mode="nearest")
-    _assert_returns(result, library, dtype, "resize(nearest)")
-    height_axis = 1 if image.ndim == 4 else 0
-    rows = (2 * np.arange(size[0]) + 1) * image.shape[height_axis] // (2 * size[0])
-    columns = (2 * np.arange(size[1]) + 1) * image.shape[height_axis + 1] // (2 * size[1])
-    expected = np.take(np.take(image, rows, axis=height_axis), columns, axis=height_axis + 1)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"resize(nearest) {image.shape[:3]} -> {size}")
+def test_resize_nearest_picks_centre_pixel(impl, spec_check, library, layout, dtype, tolerance, shape, size):
+    # uint8 and the spec's float dtypes: every item also checks a uint8 image (the `dtype` fixture holds floats only)
+    for image_dtype, allowed in ((np.dtype(np.uint8), spec_check.tolerance_for("uint8")), (_numpy_dtype(dtype), tolerance)):
+        image = _index_image(shape, image_dtype)
+        result = impl.resize(_as_library(image, library, layout), size, mode="nearest")
+        _assert_returns(result, library, image_dtype, "resize(nearest)")
+        height_axis = 1 if image.ndim == 4 else 0
+        rows = (2 * np.arange(size[0]) + 1) * image.shape[height_axis] // (2 * size[0])
+        columns = (2 * np.arange(size[1]) + 1) * image.shape[height_axis + 1] // (2 * size[1])
+        expected = np.take(np.take(image, rows, axis=height_axis), columns, axis=height_axis + 1)
+        assert_close(result, expected, allowed, what=f"resize(nearest) {image.shape[:3]} -> {size}, {image_dtype}")
 
 
 def _opencv_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -399,54 +424,65 @@ def _torch_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @check("resize_bilinear_matches_opencv")
-@UINT8_AND_FLOAT_CASES
-@given(image=_maybe_batched(uint8_images(max_side=MAX_SIDE, channels=(1, 3))), size=st.tuples(SIDES_OUT, SIDES_OUT))
+@EACH_LIBRARY
+@layouts
+@given(image=_maybe_batched(strategies.uint8_images(max_side=MAX_SIDE, channels=(1, 3))), size=st.tuples(SIDES_OUT, SIDES_OUT))
 @example(image=np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5, size=(2, 2))  # halving
 @example(image=np.array([[[0], [255]], [[255], [0]]], dtype=np.uint8), size=(5, 7))  # upsampling: edge clamp
-def test_resize_bilinear_matches_opencv(impl, spec_check, library, dtype, image, size):
-    source = _source(image, dtype)
-    result = impl.resize(_as_library(source, library), size, mode="bilinear")
-    _assert_returns(result, library, dtype, "resize(bilinear)")
-    expected = _opencv_bilinear(source, size) if dtype == "uint8" else _torch_bilinear(source, size).astype(dtype)
-    assert_close(result, expected, spec_check.tolerance_for(dtype), what=f"resize(bilinear) {image.shape[:3]} -> {size}")
+def test_resize_bilinear_matches_opencv(impl, spec_check, library, layout, dtype, tolerance, image, size):
+    for source, allowed in _uint8_and_float(image, spec_check, dtype, tolerance):
+        result = impl.resize(_as_library(source, library, layout), size, mode="bilinear")
+        _assert_returns(result, library, source.dtype, "resize(bilinear)")
+        if source.dtype == np.uint8:
+            expected = _opencv_bilinear(source, size)
+        else:
+            expected = _torch_bilinear(source, size).astype(source.dtype)
+        assert_close(result, expected, allowed, what=f"resize(bilinear) {image.shape[:3]} -> {size}, {source.dtype}")
 
 
 GREY_IMAGES = st.one_of(
-    uint8_images(max_side=MAX_SIDE, channels=(1,)),
-    float_images(max_side=MAX_SIDE, channels=(1,)).map(lambda image: (100 + 20 * image).astype(np.uint8)),  # low contrast
+    strategies.uint8_images(max_side=MAX_SIDE, channels=(1,)),
+    strategies.float_images(max_side=MAX_SIDE, channels=(1,)).map(lambda image: (100 + 20 * image).astype(np.uint8)),  # low contrast
 ).map(lambda image: image[..., 0])
 
 
 @check("equalize_histogram_matches_opencv")
-@pytest.mark.parametrize("library", LIBRARIES, ids=LIBRARIES)
+@EACH_LIBRARY
+@layouts
 @given(image=GREY_IMAGES)
 @example(image=np.full((3, 5), 77, dtype=np.uint8))  # constant: unchanged
 @example(image=np.array([[0, 0, 0, 200], [3, 3, 255, 255]], dtype=np.uint8))
-def test_equalize_histogram_matches_opencv(impl, spec_check, library, image):
-    result = impl.equalize_histogram(_as_library(image, library))
+def test_equalize_histogram_matches_opencv(impl, spec_check, library, layout, image):
+    result = impl.equalize_histogram(_as_library(image, library, layout))
     _assert_returns(result, library, "uint8", "equalize_histogram")
-    assert_close(result, cv2.equalizeHist(image), spec_check.tolerance_for("uint8"), what="equalize_histogram")
+    tolerance = spec_check.tolerance_for("uint8")  # a uint8-only check: the `dtype` fixture holds float dtypes
+    assert_close(result, cv2.equalizeHist(image), tolerance, what="equalize_histogram")
 
 
 # --- input validation ---------------------------------------------------------------------------------------
 
-INVALID_CALLS = {
-    "grayscale-of-a-list": (lambda impl: impl.rgb_to_grayscale([[[0, 0, 0]]]), TypeError),
-    "hsv-of-uint8": (lambda impl: impl.rgb_to_hsv(np.zeros((2, 2, 3), np.uint8)), TypeError),
-    "to-float-of-float": (lambda impl: impl.to_float(np.zeros((2, 2, 3), np.float32)), TypeError),
-    "to-uint8-of-uint8": (lambda impl: impl.to_uint8(torch.zeros(2, 2, 3, dtype=torch.uint8)), TypeError),
-    "grayscale-of-rgba": (lambda impl: impl.rgb_to_grayscale(np.zeros((2, 2, 4), np.uint8)), ValueError),
-    "hwc-to-chw-of-2d": (lambda impl: impl.hwc_to_chw(np.zeros((2, 2))), ValueError),
-    "standardize-mean-length": (lambda impl: impl.standardize(np.zeros((2, 2, 3)), [0.5, 0.5], [1.0, 1.0, 1.0]), ValueError),
-    "standardize-zero-std": (lambda impl: impl.standardize(torch.zeros(1, 3, 2, 2), [0.0] * 3, [1, 0, 1.0], channel_axis=1), ValueError),
-    "resize-unknown-mode": (lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (2, 2), mode="bicubic"), ValueError),
-    "resize-zero-size": (lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (0, 2)), ValueError),
-    "equalize-colour": (lambda impl: impl.equalize_histogram(np.zeros((4, 4, 3), np.uint8)), ValueError),
-}
-
 
 @check("invalid_inputs_raise_clear_errors")
-@pytest.mark.parametrize("case", list(INVALID_CALLS), ids=list(INVALID_CALLS))
+@cases(
+    Case("grayscale-of-a-list", expected=TypeError, call=lambda impl: impl.rgb_to_grayscale([[[0, 0, 0]]])),
+    Case("hsv-of-uint8", expected=TypeError, call=lambda impl: impl.rgb_to_hsv(np.zeros((2, 2, 3), np.uint8))),
+    Case("to-float-of-float", expected=TypeError, call=lambda impl: impl.to_float(np.zeros((2, 2, 3), np.float32))),
+    Case("to-uint8-of-uint8", expected=TypeError, call=lambda impl: impl.to_uint8(torch.zeros(2, 2, 3, dtype=torch.uint8))),
+    Case("grayscale-of-rgba", expected=ValueError, call=lambda impl: impl.rgb_to_grayscale(np.zeros((2, 2, 4), np.uint8))),
+    Case("hwc-to-chw-of-2d", expected=ValueError, call=lambda impl: impl.hwc_to_chw(np.zeros((2, 2)))),
+    Case(
+        "standardize-mean-length",
+        expected=ValueError,
+        call=lambda impl: impl.standardize(np.zeros((2, 2, 3)), [0.5, 0.5], [1.0, 1.0, 1.0]),
+    ),
+    Case(
+        "standardize-zero-std",
+        expected=ValueError,
+        call=lambda impl: impl.standardize(torch.zeros(1, 3, 2, 2), [0.0] * 3, [1, 0, 1.0], channel_axis=1),
+    ),
+    Case("resize-unknown-mode", expected=ValueError, call=lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (2, 2), mode="bicubic")),
+    Case("resize-zero-size", expected=ValueError, call=lambda impl: impl.resize(np.zeros((4, 4, 3), np.uint8), (0, 2))),
+    Case("equalize-colour", expected=ValueError, call=lambda impl: impl.equalize_histogram(np.zeros((4, 4, 3), np.uint8))),
+)
 def test_invalid_inputs_raise_clear_errors(impl, case):
-    call, expected = INVALID_CALLS[case]
-    assert_raises(expected, lambda: call(impl), case)
+    assert_raises(case.expected, lambda: case.call(impl), case.name)
