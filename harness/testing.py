@@ -26,7 +26,8 @@ What lives here, by job:
 - named case tables: :class:`Case` and :func:`cases`;
 - verdicts: :func:`assert_close`, :func:`assert_raises`, :class:`CheckFailure`, :func:`as_numpy`;
 - autograd through the implementation: :func:`gradients`, :func:`gradcheck_or_fail`;
-- oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts).
+- oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts);
+- networks the harness ships, for tests that build one: :class:`ShapesNet` (topic 05's pretrained backbone).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import pytest
 import torch
 
 from harness.conventions import CHECK_MARKER
+from harness.pretrained import ShapesNet
 from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 from harness.topic import strategies
 from harness.topic.autograd import gradcheck_or_fail, gradients
@@ -50,7 +52,7 @@ __all__ = [
     "check", "Case", "cases", "layouts", "LAYOUTS",
     "seeded_generator", "seeded_randn", "seeded_rand", "seeded_init", "random_boxes", "non_contiguous", "in_layout", "strategies",
     "assert_close", "assert_raises", "as_numpy", "CheckFailure", "ForbiddenCall",
-    "gradients", "gradcheck_or_fail", "coco_box_metrics",
+    "gradients", "gradcheck_or_fail", "coco_box_metrics", "ShapesNet",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., object])

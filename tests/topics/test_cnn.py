@@ -1,9 +1,9 @@
 """Graded tests of topic 03 `cnn` (specs/03_cnn.yaml): LeNet-5, batch normalisation, VGG and ResNet blocks, ResNet-18.
 
 Oracles: nn.Sequential LeNet-5 written here, torch.nn.BatchNorm2d, torchvision's ResNet blocks and resnet18, and
-``Module.parameters``. Tolerances, thresholds and points come from the spec.
+``Module.parameters``. Every oracle check also runs on non-contiguous inputs. Tolerances, thresholds and points come
+from the spec.
 """
-
 
 import pytest
 import torch
@@ -13,16 +13,29 @@ from hypothesis import strategies as st
 from torch import nn
 from torchvision.models.resnet import conv1x1
 
-from harness.testing import CheckFailure, ForbiddenCall, assert_close, check, gradcheck_or_fail
-from harness.topic.strategies import seeded_init, seeded_randn, seeds
+from harness.testing import (
+    Case,
+    CheckFailure,
+    ForbiddenCall,
+    assert_close,
+    cases,
+    check,
+    gradcheck_or_fail,
+    gradients,
+    in_layout,
+    layouts,
+    seeded_generator,
+    seeded_init,
+    seeded_rand,
+    seeded_randn,
+    strategies,
+)
 
 # LeNet-5 as TOPICS.md defines it (tanh, parameter-free average pooling, biases everywhere) has, for 10 classes,
 # 156 + 2,416 (conv1, conv2) + 48,120 + 10,164 + 850 (fc1, fc2, fc3) = 61,706 parameters: a fact of the contract,
 # used to keep the test's own nn.Sequential oracle honest.
 LENET5_PARAMETERS = 61_706
 
-DTYPES = [torch.float32, torch.float64]
-DTYPE_IDS = ["float32", "float64"]
 TORCHVISION_RESNET_CLASSES = (torchvision.models.resnet.ResNet, torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)
 
 
@@ -76,7 +89,7 @@ def _load_affine(batch_norm: nn.Module, oracle: nn.BatchNorm2d) -> None:
 
 def _randomize_batchnorm(module: nn.Module, seed: int) -> nn.Module:
     """Give every nn.BatchNorm2d in ``module`` random running statistics and affine parameters (in place)."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.BatchNorm2d):
@@ -89,13 +102,15 @@ def _randomize_batchnorm(module: nn.Module, seed: int) -> nn.Module:
     return module
 
 
-def _input_and_parameter_gradients(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> dict[str, torch.Tensor]:
+def _input_and_parameter_gradients(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor, what: str) -> dict[str, torch.Tensor | None]:
     """d(sum(module(x) * upstream)) with respect to x ("input") and to each named parameter of the module."""
-    x = x.detach().clone().requires_grad_(True)
-    names, parameters = zip(*module.named_parameters()) if list(module.parameters()) else ((), ())
-    output = module(x)
-    gradients = torch.autograd.grad(output, (x, *parameters), upstream, allow_unused=True)
-    return {"input": gradients[0], **dict(zip(names, gradients[1:]))}
+    names = [name for name, _ in module.named_parameters()]
+
+    def forward(x: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(module, dict(zip(names, values)), (x,))
+
+    found = gradients(forward, (x, *(parameter for _, parameter in module.named_parameters())), upstream, what)
+    return {"input": found[0], **dict(zip(names, found[1:]))}
 
 
 def _refuse_torchvision_resnet(model: nn.Module, what: str) -> None:
@@ -116,14 +131,14 @@ def _torchvision_block(block_class: type, in_channels: int, channels: int, strid
     return _randomize_batchnorm(block, seed + 1)
 
 
-def _assert_block_matches(block: nn.Module, oracle: nn.Module, in_channels: int, mode: str, spec_check, what: str) -> None:
+def _assert_block_matches(block: nn.Module, oracle: nn.Module, case: Case, mode: str, dtype, tolerance, layout: str, what: str) -> None:
     _refuse_torchvision_resnet(block, what)
     _load_checked(block, oracle.state_dict(), f"{what} state dict")
-    block.train(mode == "train")
-    oracle.train(mode == "train")
-    x = seeded_randn((2, in_channels, 6, 6), seed=7)
+    block.to(dtype).train(mode == "train")
+    oracle.to(dtype).train(mode == "train")
+    x = in_layout(seeded_randn((2, case.in_channels, 6, 6), 7, dtype), layout)
     with torch.no_grad():
-        assert_close(block(x), oracle(x), spec_check.tolerance_for(torch.float32), what=f"{what} output ({mode} mode)")
+        assert_close(block(x), oracle(x), tolerance, what=f"{what} output ({mode} mode, {layout} input)")
 
 
 # --- LeNet-5 ----------------------------------------------------------------------------------------------------------
@@ -149,10 +164,10 @@ def test_lenet5_parameter_count(impl, num_classes):
 
 
 @check("lenet5_output_shape")
-@given(batch=st.integers(1, 8), num_classes=st.integers(2, 12), seed=seeds)
+@given(batch=st.integers(1, 8), num_classes=st.integers(2, 12), seed=strategies.seeds)
 def test_lenet5_output_shape(impl, batch, num_classes, seed):
     model = impl.LeNet5(num_classes)
-    images = torch.rand(batch, 1, 32, 32, generator=torch.Generator().manual_seed(seed))
+    images = seeded_rand((batch, 1, 32, 32), seed)
     with torch.no_grad():
         logits = model(images)
     assert isinstance(logits, torch.Tensor), f"LeNet5 returned {type(logits).__name__}, expected a tensor of logits"
@@ -164,10 +179,11 @@ def test_lenet5_output_shape(impl, batch, num_classes, seed):
 
 
 @check("lenet5_matches_sequential")
-def test_lenet5_matches_sequential(impl, spec_check):
+@layouts
+def test_lenet5_matches_sequential(impl, dtype, tolerance, layout):
     with seeded_init(0):
-        oracle = _oracle_lenet5(10)
-    model = impl.LeNet5(10)
+        oracle = _oracle_lenet5(10).to(dtype)
+    model = impl.LeNet5(10).to(dtype)
     keys, values = list(model.state_dict()), list(oracle.state_dict().values())
     shapes = [tuple(value.shape) for value in model.state_dict().values()]
     expected_shapes = [tuple(value.shape) for value in values]
@@ -175,38 +191,40 @@ def test_lenet5_matches_sequential(impl, spec_check):
         raise CheckFailure(f"LeNet5 state tensors {shapes} in registration order, expected {expected_shapes} (conv1, conv2, fc1, fc2, fc3)")
     model.load_state_dict(dict(zip(keys, values)))
     model.eval()
-    images = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    images = in_layout(seeded_rand((4, 1, 32, 32), 1, dtype), layout)
     with torch.no_grad():
-        assert_close(model(images), oracle(images), spec_check.tolerance_for(torch.float32), what="LeNet5 logits")
+        assert_close(model(images), oracle(images), tolerance, what=f"LeNet5 logits ({layout} images)")
 
 
 # --- BatchNorm2d ------------------------------------------------------------------------------------------------------
 
 
+BATCH_SHAPES = cases(Case("batch_of_4", shape=(4, 3, 5, 5)), Case("single_image", shape=(1, 2, 3, 4)))
+
+
 @check("batchnorm2d_train_matches_torch")
-@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (1, 2, 3, 4)], ids=["batch_of_4", "single_image"])
+@BATCH_SHAPES
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "no_affine"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_batchnorm2d_train_matches_torch(impl, spec_check, dtype, affine, shape):
-    channels = shape[1]
+@layouts
+def test_batchnorm2d_train_matches_torch(impl, dtype, tolerance, layout, affine, case):
+    channels = case.shape[1]
     oracle = nn.BatchNorm2d(channels, affine=affine).to(dtype)
     if affine:
         _randomize_batchnorm(oracle, seed=3)
     batch_norm = impl.BatchNorm2d(channels, affine=affine).to(dtype)
     _load_affine(batch_norm, oracle)
-    x = 2 * seeded_randn(shape, seed=4, dtype=dtype) + 0.5
-    assert_close(batch_norm(x), oracle(x), spec_check.tolerance_for(dtype), what="BatchNorm2d output (train mode)")
+    x = in_layout(seeded_randn(case.shape, 4, dtype, scale=2) + 0.5, layout)
+    assert_close(batch_norm(x), oracle(x), tolerance, what=f"BatchNorm2d output (train mode, {layout} input)")
 
 
 @check("batchnorm2d_running_stats_match_torch")
 @pytest.mark.parametrize("momentum", [0.1, 0.5], ids=["momentum_0.1", "momentum_0.5"])
-def test_batchnorm2d_running_stats_match_torch(impl, spec_check, momentum):
-    tolerance = spec_check.tolerance_for(torch.float32)
-    oracle = nn.BatchNorm2d(3, momentum=momentum)
-    batch_norm = impl.BatchNorm2d(3, momentum=momentum)
+def test_batchnorm2d_running_stats_match_torch(impl, dtype, tolerance, momentum):
+    oracle = nn.BatchNorm2d(3, momentum=momentum).to(dtype)
+    batch_norm = impl.BatchNorm2d(3, momentum=momentum).to(dtype)
     _assert_same_layout(batch_norm.state_dict(), oracle.state_dict(), "BatchNorm2d state dict")
     for step in range(3):
-        x = (1 + step) * seeded_randn((4, 3, 5, 5), seed=10 + step) + 2 * step - 1  # a different mean and spread each step
+        x = seeded_randn((4, 3, 5, 5), 10 + step, dtype, scale=1 + step) + 2 * step - 1  # a different mean and spread each step
         batch_norm(x)
         oracle(x)
         state, expected = batch_norm.state_dict(), oracle.state_dict()
@@ -217,39 +235,36 @@ def test_batchnorm2d_running_stats_match_torch(impl, spec_check, momentum):
 
 
 @check("batchnorm2d_eval_matches_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_batchnorm2d_eval_matches_torch(impl, spec_check, dtype):
-    tolerance = spec_check.tolerance_for(dtype)
+@layouts
+def test_batchnorm2d_eval_matches_torch(impl, dtype, tolerance, layout):
     oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=20).to(dtype)
     oracle.reset_running_stats()
     batch_norm = impl.BatchNorm2d(3).to(dtype)
     _load_affine(batch_norm, oracle)
     for step in range(3):
-        x = 3 * seeded_randn((4, 3, 5, 5), seed=21 + step, dtype=dtype) + 2
+        x = seeded_randn((4, 3, 5, 5), 21 + step, dtype, scale=3) + 2
         batch_norm(x)
         oracle(x)
     batch_norm.eval()
     oracle.eval()
     before = {key: value.clone() for key, value in batch_norm.state_dict().items()}
-    x = seeded_randn((2, 3, 4, 4), seed=30, dtype=dtype)  # mean 0, variance 1: far from the running statistics
+    x = in_layout(seeded_randn((2, 3, 4, 4), 30, dtype), layout)  # mean 0, variance 1: far from the running statistics
     with torch.no_grad():
-        assert_close(batch_norm(x), oracle(x), tolerance, what="BatchNorm2d output (eval mode, after 3 train steps)")
+        assert_close(batch_norm(x), oracle(x), tolerance, what=f"BatchNorm2d output (eval mode, after 3 train steps, {layout} input)")
     for key, value in batch_norm.state_dict().items():
         if not torch.equal(value, before[key]):
             raise CheckFailure(f"BatchNorm2d changed {key} in eval mode; eval mode must leave the running statistics as they are")
 
 
 @check("batchnorm2d_gradients_match_torch")
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_batchnorm2d_gradients_match_torch(impl, spec_check, dtype):
-    tolerance = spec_check.tolerance_for(dtype)
+def test_batchnorm2d_gradients_match_torch(impl, dtype, tolerance):
     oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=40).to(dtype)
     batch_norm = impl.BatchNorm2d(3).to(dtype)
     _load_affine(batch_norm, oracle)
-    x = 2 * seeded_randn((4, 3, 3, 3), seed=41, dtype=dtype) - 1
-    upstream = seeded_randn((4, 3, 3, 3), seed=42, dtype=dtype)
-    got = _input_and_parameter_gradients(batch_norm, x, upstream)
-    expected = _input_and_parameter_gradients(oracle, x, upstream)
+    x = seeded_randn((4, 3, 3, 3), 41, dtype, scale=2) - 1
+    upstream = seeded_randn((4, 3, 3, 3), 42, dtype)
+    got = _input_and_parameter_gradients(batch_norm, x, upstream, "BatchNorm2d (train mode)")
+    expected = _input_and_parameter_gradients(oracle, x, upstream, "nn.BatchNorm2d")
     if set(got) != set(expected):
         raise CheckFailure(f"BatchNorm2d has gradients for {sorted(got)}, expected {sorted(expected)}")
     for name, gradient in expected.items():
@@ -260,33 +275,32 @@ def test_batchnorm2d_gradients_match_torch(impl, spec_check, dtype):
 
 @check("batchnorm2d_gradcheck")
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2"])
-def test_batchnorm2d_gradcheck(impl, spec_check, seed):
-    tolerance = spec_check.tolerance_for(torch.float64)
-    batch_norm = impl.BatchNorm2d(3).double()
-    x = seeded_randn((2, 3, 2, 2), seed, torch.float64).requires_grad_(True)
-    weight = (1 + 0.5 * seeded_randn((3,), seed + 100, torch.float64)).requires_grad_(True)
-    bias = seeded_randn((3,), seed + 200, torch.float64).requires_grad_(True)
+def test_batchnorm2d_gradcheck(impl, dtype, tolerance, seed):
+    batch_norm = impl.BatchNorm2d(3).to(dtype)
+    x = seeded_randn((2, 3, 2, 2), seed, dtype).requires_grad_(True)
+    weight = (1 + seeded_randn((3,), seed + 100, dtype, scale=0.5)).requires_grad_(True)
+    bias = seeded_randn((3,), seed + 200, dtype).requires_grad_(True)
 
     def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
 
-    gradcheck_or_fail(forward, (x, weight, bias), tolerance, "BatchNorm2d gradcheck (float64, train mode, inputs x, weight, bias)")
+    what = f"BatchNorm2d gradcheck ({str(dtype).removeprefix('torch.')}, train mode, inputs x, weight, bias)"
+    gradcheck_or_fail(forward, (x, weight, bias), tolerance, what)
 
 
 @check("batchnorm2d_train_normalizes_channels")
 @given(
     shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(2, 6), st.integers(2, 6)),
-    seed=seeds,
+    seed=strategies.seeds,
     scale=st.floats(0.5, 10),
     shift=st.floats(-10, 10),
     eps=st.sampled_from([1e-5, 1e-1]),
 )
-def test_batchnorm2d_train_normalizes_channels(impl, spec_check, shape, seed, scale, shift, eps):
-    tolerance = spec_check.tolerance_for(torch.float32)
-    x = scale * seeded_randn(shape, seed) + shift
+def test_batchnorm2d_train_normalizes_channels(impl, dtype, tolerance, shape, seed, scale, shift, eps):
+    x = seeded_randn(shape, seed, dtype, scale=scale) + shift
     input_variance = x.double().var(dim=(0, 2, 3), correction=0)  # (C,)
     assume(bool((input_variance > 0.05 * scale**2).all()))  # a nearly constant channel says little about normalising
-    output = impl.BatchNorm2d(shape[1], eps=eps)(x).detach().double()
+    output = impl.BatchNorm2d(shape[1], eps=eps).to(dtype)(x).detach().double()
     mean = output.mean(dim=(0, 2, 3))
     variance = output.var(dim=(0, 2, 3), correction=0)
     assert_close(mean, torch.zeros_like(mean), tolerance, what=f"per-channel mean of the train-mode output (eps {eps:g})")
@@ -305,7 +319,7 @@ def test_batchnorm2d_train_normalizes_channels(impl, spec_check, shape, seed, sc
     num_convs=st.integers(1, 3),
     height=st.integers(2, 12),
     width=st.integers(2, 12),
-    seed=seeds,
+    seed=strategies.seeds,
 )
 def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, num_convs, height, width, seed):
     block = impl.VGGBlock(in_channels, out_channels, num_convs)
@@ -322,26 +336,39 @@ def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, 
     assert (output >= 0).all(), f"{what} output has negative values (min {output.min().item():.3g}); ReLU comes before the max-pool"
 
 
-@check("basicblock_matches_torchvision")
-@pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize(
-    ("in_channels", "channels", "stride"), [(8, 8, 1), (8, 16, 2), (8, 16, 1)], ids=["identity", "strided_projection", "projection"]
+BLOCK_MODES = pytest.mark.parametrize("mode", ["eval", "train"])
+BASIC_BLOCK_CASES = cases(
+    Case("identity", in_channels=8, channels=8, stride=1),
+    Case("strided_projection", in_channels=8, channels=16, stride=2),
+    Case("projection", in_channels=8, channels=16, stride=1),
 )
-def test_basicblock_matches_torchvision(impl, spec_check, in_channels, channels, stride, mode):
-    oracle = _torchvision_block(torchvision.models.resnet.BasicBlock, in_channels, channels, stride, seed=50)
-    block = impl.BasicBlock(in_channels, channels, stride)
-    _assert_block_matches(block, oracle, in_channels, mode, spec_check, f"BasicBlock({in_channels}, {channels}, stride={stride})")
+BOTTLENECK_CASES = cases(
+    Case("identity", in_channels=16, channels=4, stride=1),  # 4 * 4 = 16 output channels
+    Case("projection", in_channels=8, channels=4, stride=1),
+    Case("strided_projection", in_channels=16, channels=8, stride=2),
+)
+
+
+@check("basicblock_matches_torchvision")
+@BLOCK_MODES
+@BASIC_BLOCK_CASES
+@layouts
+def test_basicblock_matches_torchvision(impl, dtype, tolerance, layout, case, mode):
+    oracle = _torchvision_block(torchvision.models.resnet.BasicBlock, case.in_channels, case.channels, case.stride, seed=50)
+    block = impl.BasicBlock(case.in_channels, case.channels, case.stride)
+    what = f"BasicBlock({case.in_channels}, {case.channels}, stride={case.stride})"
+    _assert_block_matches(block, oracle, case, mode, dtype, tolerance, layout, what)
 
 
 @check("bottleneck_matches_torchvision")
-@pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize(
-    ("in_channels", "channels", "stride"), [(16, 4, 1), (8, 4, 1), (16, 8, 2)], ids=["identity", "projection", "strided_projection"]
-)
-def test_bottleneck_matches_torchvision(impl, spec_check, in_channels, channels, stride, mode):
-    oracle = _torchvision_block(torchvision.models.resnet.Bottleneck, in_channels, channels, stride, seed=60)
-    block = impl.Bottleneck(in_channels, channels, stride)
-    _assert_block_matches(block, oracle, in_channels, mode, spec_check, f"Bottleneck({in_channels}, {channels}, stride={stride})")
+@BLOCK_MODES
+@BOTTLENECK_CASES
+@layouts
+def test_bottleneck_matches_torchvision(impl, dtype, tolerance, layout, case, mode):
+    oracle = _torchvision_block(torchvision.models.resnet.Bottleneck, case.in_channels, case.channels, case.stride, seed=60)
+    block = impl.Bottleneck(case.in_channels, case.channels, case.stride)
+    what = f"Bottleneck({case.in_channels}, {case.channels}, stride={case.stride})"
+    _assert_block_matches(block, oracle, case, mode, dtype, tolerance, layout, what)
 
 
 # --- ResNet-18 --------------------------------------------------------------------------------------------------------
@@ -358,18 +385,19 @@ def test_resnet18_state_dict_matches_torchvision(impl, num_classes):
 
 
 @check("resnet18_logits_match_torchvision")
-def test_resnet18_logits_match_torchvision(impl, spec_check):
+@layouts
+def test_resnet18_logits_match_torchvision(impl, dtype, tolerance, layout):
     with seeded_init(70):
         oracle = torchvision.models.resnet18()
     _randomize_batchnorm(oracle, seed=71)
     model = impl.resnet18(1000)
     _refuse_torchvision_resnet(model, "resnet18")
     _load_checked(model, oracle.state_dict(), "resnet18 state dict")
-    model.eval()
-    oracle.eval()
-    images = seeded_randn((2, 3, 64, 64), seed=72)
+    model.to(dtype).eval()
+    oracle.to(dtype).eval()
+    images = in_layout(seeded_randn((2, 3, 64, 64), 72, dtype), layout)
     with torch.no_grad():
-        assert_close(model(images), oracle(images), spec_check.tolerance_for(torch.float32), what="resnet18 logits (eval mode)")
+        assert_close(model(images), oracle(images), tolerance, what=f"resnet18 logits (eval mode, {layout} images)")
 
 
 # --- count_parameters -------------------------------------------------------------------------------------------------
@@ -387,26 +415,26 @@ def _shared_weights() -> nn.Module:
     return nn.Sequential(shared, nn.Tanh(), shared, nn.Linear(5, 2))  # `shared` is one set of parameters
 
 
-COUNT_CASES = {
-    "conv_and_batchnorm": lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()),  # buffers are not parameters
-    "partly_frozen": _partly_frozen,
-    "shared_weights": _shared_weights,
-    "all_frozen": lambda: nn.Linear(6, 3).requires_grad_(False),
-    "no_parameters": lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)),
-}
+COUNT_CASES = cases(
+    Case("conv_and_batchnorm", build=lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())),  # buffers are not parameters
+    Case("partly_frozen", build=_partly_frozen),
+    Case("shared_weights", build=_shared_weights),
+    Case("all_frozen", build=lambda: nn.Linear(6, 3).requires_grad_(False)),
+    Case("no_parameters", build=lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))),
+)
 
 
 @check("count_parameters_matches_torch")
 @pytest.mark.parametrize("trainable_only", [True, False], ids=["trainable_only", "all_parameters"])
-@pytest.mark.parametrize("case", list(COUNT_CASES), ids=list(COUNT_CASES))
+@COUNT_CASES
 def test_count_parameters_matches_torch(impl, case, trainable_only):
-    model = COUNT_CASES[case]()
+    model = case.build()
     expected = sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
     count = impl.count_parameters(model, trainable_only=trainable_only)
     if not isinstance(count, int) or isinstance(count, bool):
         raise CheckFailure(f"count_parameters returned {type(count).__name__}, expected an int")
     if count != expected:
-        message = f"count_parameters({case}, trainable_only={trainable_only}) = {count}, expected {expected}"
+        message = f"count_parameters({case.name}, trainable_only={trainable_only}) = {count}, expected {expected}"
         raise CheckFailure(message, {"count": count, "expected": expected})
 
 

@@ -4,15 +4,14 @@ learning rates, gradual unfreezing, the linear probe, and fine-tuning the pretra
 Models under test are built here: harness.pretrained.ShapesNet and torchvision's resnet18 (random initialisation,
 nothing downloads), with their batch-norm running statistics moved away from (0, 1) so that normalising with them
 and normalising with a batch's own statistics give different numbers. Oracles: torch itself (training steps, eval
-mode), scikit-learn's LogisticRegression, and formulas and parameter names read from the spec. Tolerances,
-thresholds and points come from the spec.
+mode), scikit-learn's LogisticRegression, and formulas and parameter names read from the spec; the probe also runs on
+non-contiguous inputs. Tolerances, thresholds and points come from the spec.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
 
 import pytest
 import torch
@@ -23,14 +22,27 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
-from harness.pretrained import ShapesNet
-from harness.testing import CheckFailure, assert_close, assert_raises, check
-from harness.topic.strategies import seeded_init
+from harness.testing import (
+    Case,
+    CheckFailure,
+    ShapesNet,
+    assert_close,
+    assert_raises,
+    cases,
+    check,
+    in_layout,
+    layouts,
+    seeded_generator,
+    seeded_init,
+    seeded_rand,
+    seeded_randn,
+)
 
 MODEL_KINDS = ["shapes_net", "resnet18"]
 STAGES = {"shapes_net": 4, "resnet18": 5}  # stages below the head (the spec's layouts)
 HEAD = {"shapes_net": "head", "resnet18": "fc"}
 BATCH_NORM = nn.modules.batchnorm._BatchNorm
+IMAGE = (3, 32, 32)  # the models' input: RGB 32x32, values in [0, 1)
 
 
 # --- models -----------------------------------------------------------------------------------------------------------
@@ -49,7 +61,7 @@ class _MLPWithBatchNorm1d(nn.Module):
 
 def _vary_batch_norm_statistics(model: nn.Module, seed: int) -> None:
     """Running means in +-0.6 and variances in [0.5, 1.5] instead of torch's initial zeros and ones."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     with torch.no_grad():
         for layer in model.modules():
             if isinstance(layer, BATCH_NORM):
@@ -71,10 +83,6 @@ def _fresh(kind: str) -> nn.Module:
     return copy.deepcopy(_prototype(kind)).train()
 
 
-def _images(count: int, seed: int) -> Tensor:
-    return torch.rand(count, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
-
 def _state(module: nn.Module) -> dict[int, Tensor]:
     """Every parameter and buffer of ``module`` by identity, as a copy of its current value."""
     return {id(tensor): tensor.detach().clone() for tensor in module.state_dict(keep_vars=True).values()}
@@ -89,7 +97,7 @@ def _sgd_steps(model: nn.Module, steps: int, seed: int) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for step in range(steps):
         model.train()
-        images = _images(4, seed + step)
+        images = seeded_rand((4, *IMAGE), seed + step)
         logits = model(images)
         labels = torch.arange(len(images)) % logits.shape[1]
         optimizer.zero_grad()
@@ -99,58 +107,58 @@ def _sgd_steps(model: nn.Module, steps: int, seed: int) -> None:
 
 # --- freeze -----------------------------------------------------------------------------------------------------------
 
-FREEZE_PARTS: dict[str, tuple[str, Callable[[nn.Module], nn.Module]]] = {
-    "shapes_net-first-two-stages": ("shapes_net", lambda model: model.stages[:2]),
-    "resnet18-layer2": ("resnet18", lambda model: model.layer2),
-    "resnet18-stem-bn1": ("resnet18", lambda model: model.bn1),
-}
+FREEZE_PARTS = cases(
+    Case("shapes_net-first-two-stages", kind="shapes_net", select=lambda model: model.stages[:2]),
+    Case("resnet18-layer2", kind="resnet18", select=lambda model: model.layer2),
+    Case("resnet18-stem-bn1", kind="resnet18", select=lambda model: model.bn1),
+)
 
 
 @check("freeze_stops_updates")
-@pytest.mark.parametrize("case", list(FREEZE_PARTS), ids=list(FREEZE_PARTS))
+@FREEZE_PARTS
 def test_freeze_stops_updates(impl, case):
-    kind, select = FREEZE_PARTS[case]
+    kind = case.kind
     model = _fresh(kind)
-    part = select(model)
+    part = case.select(model)
     inside = {id(tensor) for tensor in part.state_dict(keep_vars=True).values()}
     returned = impl.freeze(part)
     if returned is not part:
-        raise CheckFailure(f"{case}: freeze returned {type(returned).__name__}, not the module it froze")
+        raise CheckFailure(f"{case.name}: freeze returned {type(returned).__name__}, not the module it froze")
     names = _names(model)
     wrong = [names[id(p)] for p in model.parameters() if p.requires_grad == (id(p) in inside)]
     if wrong:
-        raise CheckFailure(f"{case}: requires_grad should be False exactly on the frozen part; wrong for {wrong[:4]} ({len(wrong)} in all)")
+        raise CheckFailure(f"{case.name}: requires_grad should be False exactly on the frozen part; wrong for {wrong[:4]} ({len(wrong)} in all)")
     before = _state(model)
     _sgd_steps(model, steps=3, seed=11)
     after = _state(model)
     moved_inside = [names[key] for key in inside if not torch.equal(before[key], after[key])]
     if moved_inside:
-        raise CheckFailure(f"{case}: after model.train() and 3 SGD steps, frozen tensors changed: {moved_inside[:4]} ({len(moved_inside)} in all)")
+        raise CheckFailure(f"{case.name}: after model.train() and 3 SGD steps, frozen tensors changed: {moved_inside[:4]} ({len(moved_inside)} in all)")
     outside_running = [key for key, name in names.items() if key not in inside and name.endswith("running_mean")]
     head_weight = id(getattr(model, HEAD[kind]).weight)
     stuck = [names[key] for key in [*outside_running, head_weight] if torch.equal(before[key], after[key])]
     if stuck:
-        raise CheckFailure(f"{case}: tensors outside the frozen part did not train (freeze reached too far): {stuck[:4]} ({len(stuck)} in all)")
+        raise CheckFailure(f"{case.name}: tensors outside the frozen part did not train (freeze reached too far): {stuck[:4]} ({len(stuck)} in all)")
 
 
 # --- freeze_bn_stats --------------------------------------------------------------------------------------------------
 
 
 @check("freeze_bn_stats_uses_running_statistics")
-@pytest.mark.parametrize(("seed", "batch"), [(0, 2), (1, 5)], ids=["batch-2", "batch-5"])
+@cases(Case("batch-2", seed=0, batch=2), Case("batch-5", seed=1, batch=5))
 @pytest.mark.parametrize("kind", ["shapes_net", "mlp_bn1d", "resnet18"])
-def test_freeze_bn_stats_uses_running_statistics(impl, spec_check, kind, seed, batch):
-    model = _fresh(kind)
+def test_freeze_bn_stats_uses_running_statistics(impl, dtype, tolerance, kind, case):
+    model = _fresh(kind).to(dtype)
     returned = impl.freeze_bn_stats(model)
     if returned is not model:
         raise CheckFailure(f"{kind}: freeze_bn_stats returned {type(returned).__name__}, not the module")
     names = _names(model)
     before = _state(model)
     model.train()
-    images = _images(batch, seed)
+    images = seeded_rand((case.batch, *IMAGE), case.seed, dtype)
     outputs = model(images)
     model.train(True)
-    model(_images(batch, seed + 1))
+    model(seeded_rand((case.batch, *IMAGE), case.seed + 1, dtype))
     changed = [names[key] for key, value in _state(model).items() if not torch.equal(value, before[key])]
     if changed:
         raise CheckFailure(f"{kind}: forward passes in training mode changed {changed[:4]} ({len(changed)} in all)")
@@ -161,7 +169,7 @@ def test_freeze_bn_stats_uses_running_statistics(impl, spec_check, kind, seed, b
     model.eval()
     with torch.no_grad():
         expected = model(images)
-    assert_close(outputs.detach(), expected, spec_check.tolerance_for("float32"), what=f"{kind} outputs in training mode vs eval mode")
+    assert_close(outputs.detach(), expected, tolerance, what=f"{kind} outputs in training mode vs eval mode")
 
 
 # --- trainable_param_count --------------------------------------------------------------------------------------------
@@ -188,32 +196,32 @@ def _resnet_partly_frozen() -> nn.Module:
 
 def _random_subset_frozen(seed: int) -> nn.Module:
     model = _fresh("shapes_net")
-    frozen = torch.rand(len(list(model.parameters())), generator=torch.Generator().manual_seed(seed)) < 0.5
+    frozen = torch.rand(len(list(model.parameters())), generator=seeded_generator(seed)) < 0.5
     for parameter, freeze_it in zip(model.parameters(), frozen.tolist()):
         parameter.requires_grad_(not freeze_it)
     return model
 
 
-COUNT_CASES: dict[str, Callable[[], nn.Module]] = {
-    "shapes_net-all-trainable": lambda: _fresh("shapes_net"),
-    "shapes_net-all-frozen": lambda: _fresh("shapes_net").requires_grad_(False),
-    "shapes_net-head-only": _head_only,
-    "resnet18-partly-frozen": _resnet_partly_frozen,
-    "shared-layer": _shared_layer_model,
-    **{f"shapes_net-random-subset-{seed}": functools.partial(_random_subset_frozen, seed) for seed in range(6)},
-}
+COUNT_CASES = cases(
+    Case("shapes_net-all-trainable", build=lambda: _fresh("shapes_net")),
+    Case("shapes_net-all-frozen", build=lambda: _fresh("shapes_net").requires_grad_(False)),
+    Case("shapes_net-head-only", build=_head_only),
+    Case("resnet18-partly-frozen", build=_resnet_partly_frozen),
+    Case("shared-layer", build=_shared_layer_model),
+    *(Case(f"shapes_net-random-subset-{seed}", build=functools.partial(_random_subset_frozen, seed)) for seed in range(6)),
+)
 
 
 @check("trainable_param_count_matches_torch")
-@pytest.mark.parametrize("case", list(COUNT_CASES), ids=list(COUNT_CASES))
+@COUNT_CASES
 def test_trainable_param_count_matches_torch(impl, case):
-    model = COUNT_CASES[case]()
+    model = case.build()
     expected = sum(p.numel() for p in model.parameters() if p.requires_grad)
     count = impl.trainable_param_count(model)
     if not isinstance(count, int) or isinstance(count, bool):
-        raise CheckFailure(f"{case}: trainable_param_count returned {type(count).__name__}, expected an int")
+        raise CheckFailure(f"{case.name}: trainable_param_count returned {type(count).__name__}, expected an int")
     if count != expected:
-        raise CheckFailure(f"{case}: trainable_param_count = {count}, expected {expected}", {"count": count, "expected": expected})
+        raise CheckFailure(f"{case.name}: trainable_param_count = {count}, expected {expected}", {"count": count, "expected": expected})
 
 
 # --- replace_head -----------------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ def test_replace_head_makes_a_new_classifier(impl, kind, num_classes, frozen):
     hook = head.register_forward_hook(lambda module, inputs, output: seen.append(output))
     model.eval()
     with torch.no_grad():
-        outputs = model(_images(3, num_classes))
+        outputs = model(seeded_rand((3, *IMAGE), num_classes))
     hook.remove()
     if outputs.shape != (3, num_classes):
         raise CheckFailure(f"{what}: outputs have shape {tuple(outputs.shape)}, expected (3, {num_classes})")
@@ -286,16 +294,16 @@ def _depth_of(kind: str, name: str) -> int:
 @check("discriminative_param_groups_match_depths")
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @given(base_lr=st.floats(1e-5, 1.0), decay=st.floats(0.05, 1.0))
-def test_discriminative_param_groups_match_depths(impl, spec_check, kind, base_lr, decay):
+def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, base_lr, decay):
     model = _prototype(kind)
     groups = impl.discriminative_param_groups(model, base_lr, decay)
     well_formed = isinstance(groups, list) and all(isinstance(group, dict) and {"params", "lr"} <= set(group) for group in groups)
     if not well_formed or len(groups) != STAGES[kind] + 1:
         got = f"a list of {len(groups)}" if isinstance(groups, list) else type(groups).__name__
         raise CheckFailure(f"{kind}: expected a list of {STAGES[kind] + 1} dicts with 'params' and 'lr', got {got}")
-    rates = torch.tensor([float(group["lr"]) for group in groups], dtype=torch.float64)
-    expected = base_lr * decay ** torch.arange(len(groups), dtype=torch.float64)
-    assert_close(rates, expected, spec_check.tolerance_for("float64"), what=f"{kind} learning rates by depth (base_lr {base_lr}, decay {decay})")
+    rates = torch.tensor([float(group["lr"]) for group in groups], dtype=dtype)
+    expected = base_lr * decay ** torch.arange(len(groups), dtype=dtype)
+    assert_close(rates, expected, tolerance, what=f"{kind} learning rates by depth (base_lr {base_lr}, decay {decay})")
     depth_of = {id(p): _depth_of(kind, name) for name, p in model.named_parameters()}
     placed: dict[int, int] = {}
     for depth, group in enumerate(groups):
@@ -309,8 +317,8 @@ def test_discriminative_param_groups_match_depths(impl, spec_check, kind, base_l
     if missing or misplaced or len(placed) != len(depth_of):
         raise CheckFailure(f"{kind}: parameters missing {missing[:3]}, in the wrong group {misplaced[:3]} ({len(misplaced)} in all)")
     optimizer = torch.optim.SGD(groups, lr=1.0)
-    used = torch.tensor([group["lr"] for group in optimizer.param_groups], dtype=torch.float64)
-    assert_close(used, expected, spec_check.tolerance_for("float64"), what=f"{kind}: the learning rates torch.optim.SGD took from the groups")
+    used = torch.tensor([group["lr"] for group in optimizer.param_groups], dtype=dtype)
+    assert_close(used, expected, tolerance, what=f"{kind}: the learning rates torch.optim.SGD took from the groups")
 
 
 # --- progressive_unfreeze_schedule ------------------------------------------------------------------------------------
@@ -333,67 +341,71 @@ def test_progressive_unfreeze_schedule_matches_formula(impl, num_stages, epochs,
 
 # --- linear_probe -----------------------------------------------------------------------------------------------------
 
-PROBE_CASES = {  # examples, features, classes, c, cluster separation
-    "3-classes-4-features": (60, 4, 3, 1.0, 1.0),
-    "6-classes-24-features-c0.1": (240, 24, 6, 0.1, 1.0),
-    "well-separated": (120, 8, 4, 1.0, 6.0),
-    "overlapping": (200, 16, 5, 1.0, 0.5),
-}
+PROBE_CASES = cases(  # separation: the spread of the cluster centres, in units of the clusters' own spread
+    Case("3-classes-4-features", examples=60, features=4, classes=3, c=1.0, separation=1.0),
+    Case("6-classes-24-features-c0.1", examples=240, features=24, classes=6, c=0.1, separation=1.0),
+    Case("well-separated", examples=120, features=8, classes=4, c=1.0, separation=6.0),
+    Case("overlapping", examples=200, features=16, classes=5, c=1.0, separation=0.5),
+)
 
 
 def _clusters(examples: int, features: int, classes: int, separation: float, seed: int) -> tuple[Tensor, Tensor]:
     """Gaussian clusters, one per class (every class present), float64."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     labels = torch.cat([torch.arange(classes), torch.randint(0, classes, (examples - classes,), generator=generator)])
     centres = torch.randn(classes, features, generator=generator, dtype=torch.float64) * separation
     return centres[labels] + torch.randn(examples, features, generator=generator, dtype=torch.float64), labels
 
 
 @check("linear_probe_matches_sklearn")
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("case", list(PROBE_CASES), ids=list(PROBE_CASES))
-def test_linear_probe_matches_sklearn(impl, spec_check, case, dtype):
-    examples, size, classes, c, separation = PROBE_CASES[case]
-    features, labels = _clusters(examples, size, classes, separation, seed=examples + size)
+@PROBE_CASES
+@layouts
+def test_linear_probe_matches_sklearn(impl, dtype, tolerance, layout, case):
+    classes, size = case.classes, case.features
+    features, labels = _clusters(case.examples, size, classes, case.separation, seed=case.examples + size)
     features = features.to(dtype)
-    result = impl.linear_probe(features, labels, c)
+    result = impl.linear_probe(in_layout(features, layout), in_layout(labels, layout), case.c)
+    what = f"{case.name} ({layout} inputs)"
     if not isinstance(result, tuple) or len(result) != 2 or not all(isinstance(t, Tensor) for t in result):
-        raise CheckFailure(f"{case}: linear_probe should return (weight, bias) tensors, got {type(result).__name__}")
+        raise CheckFailure(f"{what}: linear_probe should return (weight, bias) tensors, got {type(result).__name__}")
     weight, bias = result
     if weight.shape != (classes, size) or bias.shape != (classes,) or weight.dtype != dtype or bias.dtype != dtype:
         got = f"{weight.dtype}{list(weight.shape)}, {bias.dtype}{list(bias.shape)}"
-        raise CheckFailure(f"{case}: expected weight {dtype}[{classes}, {size}] and bias {dtype}[{classes}], got {got}")
-    oracle = LogisticRegression(C=c, solver="newton-cholesky", tol=1e-10, max_iter=1000).fit(features.double().numpy(), labels.numpy())
-    tolerance = spec_check.tolerance_for(dtype)
-    assert_close(weight, torch.from_numpy(oracle.coef_).to(dtype), tolerance, what=f"{case} weight")
-    assert_close(bias, torch.from_numpy(oracle.intercept_).to(dtype), tolerance, what=f"{case} bias")
+        raise CheckFailure(f"{what}: expected weight {dtype}[{classes}, {size}] and bias {dtype}[{classes}], got {got}")
+    # the solver's own stopping tolerance (tol) makes the oracle converged; the comparison's tolerance is the spec's
+    oracle = LogisticRegression(C=case.c, solver="newton-cholesky", tol=1e-10, max_iter=1000).fit(features.double().numpy(), labels.numpy())
+    assert_close(weight, torch.from_numpy(oracle.coef_).to(dtype), tolerance, what=f"{what} weight")
+    assert_close(bias, torch.from_numpy(oracle.intercept_).to(dtype), tolerance, what=f"{what} bias")
 
 
 # --- input validation -------------------------------------------------------------------------------------------------
 
-INVALID_CALLS: dict[str, tuple[Callable[[object], object], type[Exception]]] = {
-    "replace-head-of-a-sequential": (lambda impl: impl.replace_head(nn.Sequential(nn.Linear(3, 3)), 2), TypeError),
-    "replace-head-zero-classes": (lambda impl: impl.replace_head(_fresh("shapes_net"), 0), ValueError),
-    "groups-of-a-sequential": (lambda impl: impl.discriminative_param_groups(nn.Sequential(nn.Linear(3, 3)), 0.1, 0.5), TypeError),
-    "groups-zero-base-lr": (lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.0, 0.5), ValueError),
-    "groups-zero-decay": (lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 0.0), ValueError),
-    "groups-decay-above-one": (lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 1.5), ValueError),
-    "schedule-negative-stages": (lambda impl: impl.progressive_unfreeze_schedule(-1, 10, 2), ValueError),
-    "schedule-zero-epochs": (lambda impl: impl.progressive_unfreeze_schedule(4, 0, 2), ValueError),
-    "schedule-zero-every": (lambda impl: impl.progressive_unfreeze_schedule(4, 10, 0), ValueError),
-    "probe-integer-features": (lambda impl: impl.linear_probe(torch.ones(6, 2, dtype=torch.int64), torch.arange(6) % 2), TypeError),
-    "probe-1d-features": (lambda impl: impl.linear_probe(torch.ones(6), torch.arange(6) % 2), ValueError),
-    "probe-labels-length": (lambda impl: impl.linear_probe(torch.randn(6, 2), torch.arange(5) % 2), ValueError),
-    "probe-class-without-examples": (lambda impl: impl.linear_probe(torch.randn(6, 2), torch.tensor([0, 0, 2, 2, 0, 2])), ValueError),
-    "probe-zero-c": (lambda impl: impl.linear_probe(torch.randn(6, 2), torch.arange(6) % 2, 0.0), ValueError),
-}
+INVALID_CALLS = cases(
+    Case("replace-head-of-a-sequential", error=TypeError, call=lambda impl: impl.replace_head(nn.Sequential(nn.Linear(3, 3)), 2)),
+    Case("replace-head-zero-classes", error=ValueError, call=lambda impl: impl.replace_head(_fresh("shapes_net"), 0)),
+    Case("groups-of-a-sequential", error=TypeError, call=lambda impl: impl.discriminative_param_groups(nn.Sequential(nn.Linear(3, 3)), 0.1, 0.5)),
+    Case("groups-zero-base-lr", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.0, 0.5)),
+    Case("groups-zero-decay", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 0.0)),
+    Case("groups-decay-above-one", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 1.5)),
+    Case("schedule-negative-stages", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(-1, 10, 2)),
+    Case("schedule-zero-epochs", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(4, 0, 2)),
+    Case("schedule-zero-every", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(4, 10, 0)),
+    Case("probe-integer-features", error=TypeError, call=lambda impl: impl.linear_probe(torch.ones(6, 2, dtype=torch.int64), torch.arange(6) % 2)),
+    Case("probe-1d-features", error=ValueError, call=lambda impl: impl.linear_probe(torch.ones(6), torch.arange(6) % 2)),
+    Case("probe-labels-length", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.arange(5) % 2)),
+    Case(
+        "probe-class-without-examples",
+        error=ValueError,
+        call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.tensor([0, 0, 2, 2, 0, 2])),
+    ),
+    Case("probe-zero-c", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.arange(6) % 2, 0.0)),
+)
 
 
 @check("invalid_inputs_raise_clear_errors")
-@pytest.mark.parametrize("case", list(INVALID_CALLS), ids=list(INVALID_CALLS))
+@INVALID_CALLS
 def test_invalid_inputs_raise_clear_errors(impl, case):
-    call, expected = INVALID_CALLS[case]
-    assert_raises(expected, lambda: call(impl), case)
+    assert_raises(case.error, lambda: case.call(impl), case.name)
 
 
 # --- the metric task --------------------------------------------------------------------------------------------------
