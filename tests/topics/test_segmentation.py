@@ -1,9 +1,10 @@
-"""Graded tests of topic 07 `segmentation` (specs/07_segmentation.yaml): U-Net blocks, Dice loss, dataset-level IoU.
+"""Graded tests of topic 07 `segmentation` (specs/07_segmentation.yaml): U-Net blocks, Dice loss, dataset-level IoU;
+the U-Net trained on shapes_seg48 (a metric check) is graded by an item the harness makes from the spec.
 
 Oracles: the Dice formula written out class by class here, torch.nn.functional.cross_entropy, scikit-learn's
 confusion_matrix, and torchmetrics' MulticlassJaccardIndex / MulticlassAccuracy on the concatenated dataset (a
-dataset-level mean IoU; torchmetrics' MeanIoU averages per image, a different number). Tolerances, thresholds and
-points come from the spec.
+dataset-level mean IoU; torchmetrics' MeanIoU averages per image, a different number). Every oracle check also runs
+on non-contiguous inputs. Tolerances, thresholds and points come from the spec.
 """
 
 import math
@@ -17,11 +18,22 @@ from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from harness.testing import CheckFailure, assert_close, check, gradcheck_or_fail
-from harness.topic.strategies import seeded_init, seeded_randn, seeds
+from harness.testing import (
+    Case,
+    CheckFailure,
+    assert_close,
+    cases,
+    check,
+    gradcheck_or_fail,
+    in_layout,
+    layouts,
+    seeded_generator,
+    seeded_init,
+    seeded_rand,
+    seeded_randn,
+    strategies,
+)
 
-DTYPES = [torch.float32, torch.float64]
-DTYPE_IDS = ["float32", "float64"]
 IGNORE = 255  # ignore_index used in the tests: outside every class range, as in VOC and Cityscapes
 
 
@@ -30,14 +42,13 @@ IGNORE = 255  # ignore_index used in the tests: outside every class range, as in
 
 def _classes(shape: tuple[int, ...], seed: int, choices: list[int]) -> torch.Tensor:
     """int64 class map of ``shape`` drawn from ``choices``."""
-    index = torch.randint(0, len(choices), shape, generator=torch.Generator().manual_seed(seed))
+    index = torch.randint(0, len(choices), shape, generator=seeded_generator(seed))
     return torch.tensor(choices, dtype=torch.int64)[index]
 
 
 def _noisy_predictions(target: torch.Tensor, seed: int, choices: list[int], correct: float = 0.7) -> torch.Tensor:
     """``target`` with a fraction ``1 - correct`` of the pixels replaced by random classes from ``choices``."""
-    generator = torch.Generator().manual_seed(seed)
-    keep = torch.rand(target.shape, generator=generator) < correct
+    keep = seeded_rand(tuple(target.shape), seed) < correct
     return torch.where(keep, target, _classes(tuple(target.shape), seed + 1, choices))
 
 
@@ -69,7 +80,7 @@ def _call(what: str, function, *args):
 
 
 @check("doubleconv_shapes_and_parameters")
-@given(batch=st.integers(1, 3), in_channels=st.integers(1, 5), out_channels=st.integers(1, 6), height=st.integers(1, 11), width=st.integers(1, 11), seed=seeds)
+@given(batch=st.integers(1, 3), in_channels=st.integers(1, 5), out_channels=st.integers(1, 6), height=st.integers(1, 11), width=st.integers(1, 11), seed=strategies.seeds)
 def test_doubleconv_shapes_and_parameters(impl, batch, in_channels, out_channels, height, width, seed):
     block = impl.DoubleConv(in_channels, out_channels).eval()  # eval: batch norm works on a single 1x1 image too
     x = seeded_randn((batch, in_channels, height, width), seed)
@@ -89,7 +100,7 @@ def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
     """An input with the same 2x2 max-pool as ``x`` (stride 2, rounding down) but different values elsewhere."""
     pooled = F.max_pool2d(x, 2)  # (N, C, H // 2, W // 2)
     twin = pooled.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # every window filled with its maximum
-    twin = twin - torch.rand(twin.shape, generator=torch.Generator().manual_seed(0), dtype=twin.dtype)  # all below it
+    twin = twin - seeded_rand(tuple(twin.shape), 0, twin.dtype)  # all below it
     twin[..., ::2, ::2] = pooled  # each window keeps its maximum, at its top-left pixel
     out = x.clone() - 3.0  # rows and columns past the last whole window are never pooled: anything goes there
     out[..., : twin.shape[2], : twin.shape[3]] = twin
@@ -97,35 +108,41 @@ def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
 
 
 @check("down_halves_resolution")
-@given(batch=st.integers(1, 3), in_channels=st.integers(1, 4), out_channels=st.integers(1, 5), height=st.integers(2, 13), width=st.integers(2, 13), seed=seeds)
-def test_down_halves_resolution(impl, spec_check, batch, in_channels, out_channels, height, width, seed):
+@given(batch=st.integers(1, 3), in_channels=st.integers(1, 4), out_channels=st.integers(1, 5), height=st.integers(2, 13), width=st.integers(2, 13), seed=strategies.seeds)
+def test_down_halves_resolution(impl, dtype, tolerance, batch, in_channels, out_channels, height, width, seed):
     with seeded_init(seed % 1000):
-        block = impl.Down(in_channels, out_channels).eval()
-    x = seeded_randn((batch, in_channels, height, width), seed)
+        block = impl.Down(in_channels, out_channels).to(dtype).eval()
+    x = seeded_randn((batch, in_channels, height, width), seed, dtype)
     twin = _max_pool_twin(x)
     with torch.no_grad():
         y, y_twin = block(x), block(twin)
     expected = (batch, out_channels, height // 2, width // 2)
     what = f"Down({in_channels}, {out_channels}) on {tuple(x.shape)}"
     assert isinstance(y, torch.Tensor) and tuple(y.shape) == expected, f"{what}: got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}, expected {expected}"
-    tolerance = spec_check.tolerance_for(torch.float32)
     if not torch.allclose(y, y_twin, rtol=tolerance.rtol, atol=tolerance.atol):
         raise CheckFailure(f"{what}: two inputs with the same 2x2 max-pool give different outputs (max abs difference {float((y - y_twin).abs().max()):.3g}); Down must max-pool first")
 
 
-UP_SIZES = [(2, 2), (3, 3), (5, 4), (4, 7), (12, 13), (13, 13)]
+UP_SIZES = cases(
+    Case("skip_2x2", height=2, width=2),
+    Case("skip_3x3", height=3, width=3),
+    Case("skip_5x4", height=5, width=4),
+    Case("skip_4x7", height=4, width=7),
+    Case("skip_12x13", height=12, width=13),
+    Case("skip_13x13", height=13, width=13),
+)
 
 
 @check("up_handles_odd_skip_sizes")
-@pytest.mark.parametrize(("height", "width"), UP_SIZES, ids=[f"skip_{h}x{w}" for h, w in UP_SIZES])
-def test_up_handles_odd_skip_sizes(impl, height, width):
+@UP_SIZES
+def test_up_handles_odd_skip_sizes(impl, case):
     with seeded_init(3):
         block = impl.Up(8, 3)
-    x = seeded_randn((2, 8, height // 2, width // 2), seed=4)
-    skip = seeded_randn((2, 4, height, width), seed=5).requires_grad_(True)
+    x = seeded_randn((2, 8, case.height // 2, case.width // 2), seed=4)
+    skip = seeded_randn((2, 4, case.height, case.width), seed=5).requires_grad_(True)
     what = f"Up(8, 3) with x {tuple(x.shape)} and skip {tuple(skip.shape)}"
     y = _call(what, block, x, skip)
-    expected = (2, 3, height, width)
+    expected = (2, 3, case.height, case.width)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
         raise CheckFailure(f"{what}: got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}, expected {expected} (the skip's size)")
     (gradient,) = torch.autograd.grad((y * seeded_randn(expected, seed=6)).sum(), skip, allow_unused=True)
@@ -134,10 +151,10 @@ def test_up_handles_odd_skip_sizes(impl, height, width):
 
 
 @check("unet_output_shape")
-@given(batch=st.integers(1, 2), in_channels=st.integers(1, 3), num_classes=st.integers(1, 5), height=st.integers(8, 37), width=st.integers(8, 37), seed=seeds)
+@given(batch=st.integers(1, 2), in_channels=st.integers(1, 3), num_classes=st.integers(1, 5), height=st.integers(8, 37), width=st.integers(8, 37), seed=strategies.seeds)
 def test_unet_output_shape(impl, batch, in_channels, num_classes, height, width, seed):
     model = impl.UNet(in_channels, num_classes, 4).eval()  # eval: the bottleneck may be 1x1 for a single image
-    x = torch.rand(batch, in_channels, height, width, generator=torch.Generator().manual_seed(seed))
+    x = seeded_rand((batch, in_channels, height, width), seed)
     what = f"UNet({in_channels}, {num_classes}, base=4) on {tuple(x.shape)}"
     with torch.no_grad():
         logits = _call(what, model, x)
@@ -151,7 +168,7 @@ def test_unet_output_shape(impl, batch, in_channels, num_classes, height, width,
 def test_unet_gradients_reach_every_level(impl):
     with seeded_init(7):
         model = impl.UNet(3, 4, 4)
-    x = torch.rand(2, 3, 17, 23, generator=torch.Generator().manual_seed(8))
+    x = seeded_rand((2, 3, 17, 23), 8)
     logits = _call("UNet(3, 4, 4) on a 17x23 image", model, x)
     if not isinstance(logits, torch.Tensor) or not logits.requires_grad:
         raise CheckFailure("UNet: the logits do not require grad: they are not computed from the parameters")
@@ -165,32 +182,31 @@ def test_unet_gradients_reach_every_level(impl):
 
 
 @check("dice_loss_matches_formula")
+@layouts
 @pytest.mark.parametrize("smooth", [1.0, 0.5], ids=["smooth_1", "smooth_0.5"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_dice_loss_matches_formula(impl, spec_check, dtype, smooth):
-    logits = 2 * seeded_randn((3, 4, 5, 6), seed=10, dtype=dtype)
+def test_dice_loss_matches_formula(impl, dtype, tolerance, layout, smooth):
+    logits = seeded_randn((3, 4, 5, 6), seed=10, dtype=dtype, scale=2.0)
     target = _classes((3, 5, 6), seed=11, choices=[0, 1, 3])  # class 2 absent from the target
-    loss = impl.dice_loss(logits, target, smooth)
-    expected = _oracle_dice(logits, target, smooth).to(dtype)
-    assert_close(loss, expected, spec_check.tolerance_for(dtype), what=f"dice_loss (smooth {smooth}, {dtype})")
+    loss = impl.dice_loss(in_layout(logits, layout), in_layout(target, layout), smooth)
+    expected = _oracle_dice(logits, target, smooth).to(dtype)  # 0-dim, the logits' dtype
+    assert_close(loss, expected, tolerance, what=f"dice_loss (smooth {smooth}, {layout})")
 
 
 @check("dice_loss_perfect_prediction_is_zero")
-@given(batch=st.integers(1, 3), num_classes=st.integers(2, 5), side=st.integers(1, 9), seed=seeds)
-def test_dice_loss_perfect_prediction_is_zero(impl, spec_check, batch, num_classes, side, seed):
+@given(batch=st.integers(1, 3), num_classes=st.integers(2, 5), side=st.integers(1, 9), seed=strategies.seeds)
+def test_dice_loss_perfect_prediction_is_zero(impl, dtype, tolerance, batch, num_classes, side, seed):
     target = _classes((batch, side, side), seed, list(range(num_classes)))
-    logits = 50 * F.one_hot(target, num_classes).permute(0, 3, 1, 2).double()
+    logits = 50 * F.one_hot(target, num_classes).permute(0, 3, 1, 2).to(dtype)
     loss = impl.dice_loss(logits, target)
-    tolerance = spec_check.tolerance_for(torch.float64)
     if not abs(float(loss)) <= tolerance.atol:
         raise CheckFailure(f"dice_loss of a perfect, confident prediction is {float(loss):.3g}, expected 0", {"loss": float(loss)})
     shifted = (target + 1) % num_classes
-    wrong = 50 * F.one_hot(shifted, num_classes).permute(0, 3, 1, 2).double()
+    wrong = 50 * F.one_hot(shifted, num_classes).permute(0, 3, 1, 2).to(dtype)
     wrong_loss = float(impl.dice_loss(wrong, target))
     # No pixel is right, so every intersection is 0: dice_c = 1 / (predicted_c + true_c + 1) with smooth 1.
     counts = torch.bincount(shifted.flatten(), minlength=num_classes) + torch.bincount(target.flatten(), minlength=num_classes)
     expected = 1 - float((1 / (counts.double() + 1)).mean())
-    if not abs(wrong_loss - expected) <= tolerance.atol + 1e-9 * expected:
+    if not abs(wrong_loss - expected) <= tolerance.atol + tolerance.rtol * abs(expected):
         raise CheckFailure(
             f"dice_loss of a confident prediction wrong at every pixel is {wrong_loss:.6g}, expected {expected:.6g}",
             {"loss": wrong_loss, "expected": expected},
@@ -199,121 +215,132 @@ def test_dice_loss_perfect_prediction_is_zero(impl, spec_check, batch, num_class
 
 @check("dice_loss_gradcheck")
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2"])
-def test_dice_loss_gradcheck(impl, spec_check, seed):
-    logits = seeded_randn((2, 3, 3, 4), seed=20 + seed, dtype=torch.float64)
+def test_dice_loss_gradcheck(impl, dtype, tolerance, seed):
+    logits = seeded_randn((2, 3, 3, 4), seed=20 + seed, dtype=dtype)
     target = _classes((2, 3, 4), seed=30 + seed, choices=[0, 1, 2])
-    gradcheck_or_fail(lambda z: impl.dice_loss(z, target), (logits,), spec_check.tolerance_for(torch.float64), "dice_loss gradcheck (float64, w.r.t. logits)")
+    gradcheck_or_fail(lambda z: impl.dice_loss(z, target), (logits,), tolerance, f"dice_loss gradcheck ({str(dtype).removeprefix('torch.')}, w.r.t. logits)")
 
 
 @check("combined_loss_matches_torch")
+@layouts
 @pytest.mark.parametrize("dice_weight", [0.0, 0.5, 1.0], ids=["dice_weight_0", "dice_weight_0.5", "dice_weight_1"])
-def test_combined_loss_matches_torch(impl, spec_check, dice_weight):
-    tolerance = spec_check.tolerance_for(torch.float64)
+def test_combined_loss_matches_torch(impl, dtype, tolerance, layout, dice_weight):
     target = _classes((2, 5, 4), seed=41, choices=[0, 1, 2, 3])
-    logits = seeded_randn((2, 4, 5, 4), seed=40, dtype=torch.float64).requires_grad_(True)
-    oracle_logits = logits.detach().clone().requires_grad_(True)
-    loss = impl.combined_loss(logits, target, dice_weight)
+    values = seeded_randn((2, 4, 5, 4), seed=40, dtype=dtype)
+    logits = in_layout(values.clone(), layout).requires_grad_(True)
+    oracle_logits = values.clone().requires_grad_(True)
+    loss = impl.combined_loss(logits, in_layout(target, layout), dice_weight)
     expected = F.cross_entropy(oracle_logits, target) + dice_weight * _oracle_dice(oracle_logits, target, 1.0)
-    assert_close(loss, expected, tolerance, what=f"combined_loss (dice_weight {dice_weight})", check_dtype=False)
+    assert_close(loss, expected, tolerance, what=f"combined_loss (dice_weight {dice_weight}, {layout})", check_dtype=False)
     if not loss.requires_grad:
         raise CheckFailure("combined_loss: the loss does not require grad: it is not connected to the logits (detached?)")
     (gradient,) = torch.autograd.grad(loss, logits)
     (expected_gradient,) = torch.autograd.grad(expected, oracle_logits)
-    assert_close(gradient, expected_gradient, tolerance, what=f"gradient of combined_loss (dice_weight {dice_weight}) w.r.t. logits")
+    assert_close(gradient, expected_gradient, tolerance, what=f"gradient of combined_loss (dice_weight {dice_weight}, {layout}) w.r.t. logits")
 
 
 # --- metrics ----------------------------------------------------------------------------------------------------------
 
+# Five maps of 5 classes: 30% of the predictions wrong; class 2 absent from truth and prediction (absent); a quarter of
+# the targets IGNORE (ignored); a single image.
+MAP_CASES = cases(
+    Case("plain"),
+    Case("ignore_index", ignored=True),
+    Case("class_absent_everywhere", absent=True),
+    Case("absent_and_ignored", absent=True, ignored=True),
+    Case("one_image", shape=(1, 9, 7), ignored=True),
+)
 
-def _maps(case: str, num_classes: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predictions, targets) int64 [N, H, W] for a named case."""
-    absent = case in ("class_absent_everywhere", "absent_and_ignored")
-    choices = [c for c in range(num_classes) if not (absent and c == 2)]
-    shape = (1, 9, 7) if case == "one_image" else (5, 8, 6)
+
+def _maps(case: Case, num_classes: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predictions, targets) int64 [N, H, W] of a MAP_CASES case."""
+    choices = [c for c in range(num_classes) if not (case.get("absent") and c == 2)]
+    shape = case.get("shape", (5, 8, 6))
     targets = _classes(shape, seed=50, choices=choices)
     predictions = _noisy_predictions(targets, seed=51, choices=choices)
-    if case in ("ignore_index", "absent_and_ignored", "one_image"):
-        ignored = torch.rand(shape, generator=torch.Generator().manual_seed(52)) < 0.25
-        targets = targets.masked_fill(ignored, IGNORE)
+    if case.get("ignored"):
+        targets = targets.masked_fill(seeded_rand(shape, 52) < 0.25, IGNORE)
     return predictions, targets
 
 
-MAP_CASES = ["plain", "ignore_index", "class_absent_everywhere", "absent_and_ignored", "one_image"]
-
-
 @check("confusion_matrix_matches_sklearn")
-@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8], ids=["int64", "uint8"])
-@pytest.mark.parametrize("case", MAP_CASES, ids=MAP_CASES)
-def test_confusion_matrix_matches_sklearn(impl, case, dtype):
+@layouts
+# Integer class maps (the spec's int64 and uint8 inputs), not the floating dtypes of a tolerance: hence input_dtype.
+@pytest.mark.parametrize("input_dtype", [torch.int64, torch.uint8], ids=["int64", "uint8"])
+@MAP_CASES
+def test_confusion_matrix_matches_sklearn(impl, case, input_dtype, layout):
     predictions, targets = _maps(case)
-    ignore_index = IGNORE if case in ("ignore_index", "absent_and_ignored", "one_image") else None
+    ignore_index = IGNORE if case.get("ignored") else None
     keep = targets != IGNORE
     expected = torch.from_numpy(sklearn_confusion_matrix(targets[keep].numpy(), predictions[keep].numpy(), labels=list(range(5))).astype(np.int64))
-    confusion = impl.confusion_matrix(predictions.to(dtype), targets.to(dtype), 5, ignore_index)
+    confusion = impl.confusion_matrix(in_layout(predictions.to(input_dtype), layout), in_layout(targets.to(input_dtype), layout), 5, ignore_index)
     if not isinstance(confusion, torch.Tensor) or confusion.dtype != torch.int64 or tuple(confusion.shape) != (5, 5):
         got = f"{confusion.dtype} {tuple(confusion.shape)}" if isinstance(confusion, torch.Tensor) else type(confusion).__name__
         raise CheckFailure(f"confusion_matrix returned {got}, expected an int64 Tensor[5, 5]")
     if not torch.equal(confusion, expected):
         wrong = int((confusion != expected).sum())
-        raise CheckFailure(f"confusion_matrix ({case}): {wrong} of 25 counts differ from sklearn's; got\n{confusion.tolist()}\nexpected\n{expected.tolist()}", {"mismatched": wrong})
+        raise CheckFailure(f"confusion_matrix ({case.name}, {layout}): {wrong} of 25 counts differ from sklearn's; got\n{confusion.tolist()}\nexpected\n{expected.tolist()}", {"mismatched": wrong})
 
 
 @check("iou_per_class_matches_torchmetrics")
-@pytest.mark.parametrize("case", MAP_CASES, ids=MAP_CASES)
-def test_iou_per_class_matches_torchmetrics(impl, spec_check, case):
+@layouts
+@MAP_CASES
+def test_iou_per_class_matches_torchmetrics(impl, tolerance, layout, case):
     predictions, targets = _maps(case)
     keep = targets != IGNORE
     confusion = torch.from_numpy(sklearn_confusion_matrix(targets[keep].numpy(), predictions[keep].numpy(), labels=list(range(5))).astype(np.int64))
     present = (confusion.sum(0) + confusion.sum(1)) > 0
     expected = _torchmetrics_iou(predictions, targets, 5, "none", IGNORE)
     expected[~present] = math.nan  # torchmetrics reports 0 for an absent class; its IoU is undefined
-    iou = impl.iou_per_class(confusion)
-    assert_close(iou, expected, spec_check.tolerance_for(torch.float64), what=f"iou_per_class ({case}; NaN expected for classes {(~present).nonzero().flatten().tolist()})")
+    iou = impl.iou_per_class(in_layout(confusion, layout))
+    assert_close(iou, expected, tolerance, what=f"iou_per_class ({case.name}, {layout}; NaN expected for classes {(~present).nonzero().flatten().tolist()})")
 
 
-def _batches(case: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _batches(case: Case) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Batches of different sizes (2, 3, 1 images); class 4 appears only in the first batch, class 2 nowhere when
-    the case says so, and some targets are ignored."""
-    generator = torch.Generator().manual_seed(60)
-    sizes = [2, 3, 1]
+    the case is ``absent``, and a fifth of the targets are IGNORE when it is ``ignored``."""
+    generator = seeded_generator(60)
     predictions, targets = [], []
-    for index, size in enumerate(sizes):
-        choices = [0, 1, 3] + ([] if case == "class_absent_everywhere" else [2]) + ([4] if index == 0 else [])
+    for index, size in enumerate([2, 3, 1]):
+        choices = [0, 1, 3] + ([] if case.get("absent") else [2]) + ([4] if index == 0 else [])
         target = _classes((size, 6, 7), seed=61 + index, choices=choices)
         prediction = _noisy_predictions(target, seed=71 + index, choices=choices, correct=0.8)
-        if case == "ignore_index":
+        if case.get("ignored"):
             target = target.masked_fill(torch.rand(target.shape, generator=generator) < 0.2, IGNORE)
         predictions.append(prediction)
         targets.append(target)
     return predictions, targets
 
 
-BATCH_CASES = ["class_missing_from_batches", "class_absent_everywhere", "ignore_index", "single_tensor"]
-
-
 @check("mean_iou_matches_torchmetrics")
-@pytest.mark.parametrize("case", BATCH_CASES, ids=BATCH_CASES)
-def test_mean_iou_matches_torchmetrics(impl, spec_check, case):
+@layouts
+@cases(
+    Case("class_missing_from_batches"),
+    Case("class_absent_everywhere", absent=True),
+    Case("ignore_index", ignored=True),
+    Case("single_tensor", single_tensor=True),  # the batches concatenated into one Tensor[N, H, W]
+)
+def test_mean_iou_matches_torchmetrics(impl, tolerance, layout, case):
     predictions, targets = _batches(case)
-    ignore_index = IGNORE if case == "ignore_index" else None
+    ignore_index = IGNORE if case.get("ignored") else None
     all_predictions, all_targets = torch.cat([p.reshape(-1) for p in predictions]), torch.cat([t.reshape(-1) for t in targets])
     expected = float(_torchmetrics_iou(all_predictions, all_targets, 5, "macro", ignore_index))
-    if case == "single_tensor":
-        predictions, targets = torch.cat(predictions), torch.cat(targets)
-    value = impl.mean_iou(predictions, targets, 5, ignore_index)
-    assert_close(value, expected, spec_check.tolerance_for(torch.float64), what=f"mean_iou ({case}; dataset-level, as MulticlassJaccardIndex(average='macro'))")
+    if case.get("single_tensor"):
+        graded = in_layout(torch.cat(predictions), layout), in_layout(torch.cat(targets), layout)
+    else:
+        graded = [in_layout(p, layout) for p in predictions], [in_layout(t, layout) for t in targets]
+    value = impl.mean_iou(*graded, 5, ignore_index)
+    assert_close(value, expected, tolerance, what=f"mean_iou ({case.name}, {layout}; dataset-level, as MulticlassJaccardIndex(average='macro'))")
 
 
 @check("pixel_accuracy_matches_torchmetrics")
-@pytest.mark.parametrize("case", ["class_missing_from_batches", "ignore_index"], ids=["batches", "ignore_index"])
-def test_pixel_accuracy_matches_torchmetrics(impl, spec_check, case):
+@layouts
+@cases(Case("batches"), Case("ignore_index", ignored=True))
+def test_pixel_accuracy_matches_torchmetrics(impl, tolerance, layout, case):
     predictions, targets = _batches(case)
-    ignore_index = IGNORE if case == "ignore_index" else None
+    ignore_index = IGNORE if case.get("ignored") else None
     all_predictions, all_targets = torch.cat([p.reshape(-1) for p in predictions]), torch.cat([t.reshape(-1) for t in targets])
     metric = MulticlassAccuracy(num_classes=5, average="micro", ignore_index=ignore_index)
     expected = float(metric(all_predictions, all_targets))
-    value = impl.pixel_accuracy(predictions, targets, ignore_index)
-    assert_close(value, expected, spec_check.tolerance_for(torch.float64), what=f"pixel_accuracy ({case})")
-
-
-# --- the metric task --------------------------------------------------------------------------------------------------
+    value = impl.pixel_accuracy([in_layout(p, layout) for p in predictions], [in_layout(t, layout) for t in targets], ignore_index)
+    assert_close(value, expected, tolerance, what=f"pixel_accuracy ({case.name}, {layout})")
