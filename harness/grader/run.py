@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.conventions import ROOT, Implementation, topic_test_path, topic_time_limit
+from harness.grader.launch import TopicProcess, start_topic_process
 from harness.machine import SPEED_ENV, speed_factor
 from harness.spec import TopicSpec, load_specs
 from harness.spec.outcomes import Outcome
@@ -55,22 +54,15 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_RUNNING: set[subprocess.Popen[str]] = set()  # topic processes alive now, ended with the grader on SIGTERM
+_RUNNING: set[TopicProcess] = set()  # topic processes alive now, ended with the grader on SIGTERM
 _RUNNING_LOCK = threading.Lock()
 
 
 def _end_running(signum: int, frame: Any) -> None:
     with _RUNNING_LOCK:
-        for process in _RUNNING:
-            _kill_group(process)
+        for process in list(_RUNNING):
+            process.kill()
     raise SystemExit(128 + signum)
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_topic(
@@ -88,31 +80,26 @@ def run_topic(
     speed = speed_factor() if speed is None else speed
     limit = topic_time_limit([spec.checks[c] for c in expected], speed)
     with tempfile.TemporaryDirectory(prefix="visionbench-") as scratch:
-        results = Path(scratch) / "results.json"
-        command = [
-            sys.executable, "-m", "pytest", str(topic_test_path(topic)), "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--no-header",
-            "--tb=no", f"--impl={impl.root}", f"--tier={tier}", f"--profile={profile}", f"--check={','.join(expected)}",
-            f"--visionbench-results={results}",
+        results, log = Path(scratch) / "results.json", Path(scratch) / "output.log"
+        arguments = [
+            str(topic_test_path(topic)), "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--no-header", "--tb=no",
+            f"--impl={impl.root}", f"--tier={tier}", f"--profile={profile}", f"--check={','.join(expected)}", f"--visionbench-results={results}",
         ]  # fmt: skip
         environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", SPEED_ENV: str(speed)}
         start = time.perf_counter()
         problem = None
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so that it and whatever it started can be killed together
-        )  # fmt: skip
         with _RUNNING_LOCK:
+            process = start_topic_process(arguments, cwd=ROOT, environment=environment, log=log)
             _RUNNING.add(process)
         try:
-            output, _ = process.communicate(timeout=limit)
-            if not results.exists():
-                tail = output.strip().splitlines()[-3:]
-                problem = (Outcome.error, f"the test process exited with code {process.returncode} before reporting: {' | '.join(tail)}")
-        except subprocess.TimeoutExpired:
-            problem = (Outcome.timeout, f"the topic ran past its {limit:.0f} s limit")
+            code = process.wait(timeout=limit)
+            if code is None:
+                problem = (Outcome.timeout, f"the topic ran past its {limit:.0f} s limit")
+            elif not results.exists():
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+                problem = (Outcome.error, f"the test process exited with code {code} before reporting: {' | '.join(tail)}")
         finally:
-            _kill_group(process)  # also what a hung or exiting topic process left behind
-            process.communicate()
+            process.kill()  # also what a hung or exiting topic process left behind
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
         wall_s = time.perf_counter() - start

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from harness.conventions import SPECS_DIR
 from harness.spec import load_specs
-from harness.tools.speccheck import _check_authoring, check_all, tests_by_check
+from harness.tools import speccheck
+from harness.tools.speccheck import check_all
 
 
 def test_repository_is_consistent():
@@ -52,7 +53,7 @@ def test_conv2d_against_torch(impl, dtype):
 def test_topic_tests_that_retype_authoring_helpers_are_reported(tmp_path):
     test_file = tmp_path / "test_convolution.py"
     test_file.write_text(RETYPING_TEST)
-    messages = [str(p) for p in _check_authoring(test_file)]
+    messages = [str(p) for p in speccheck._check_authoring(test_file)]
     for expected in ("DTYPES: re-types", "_random_boxes: re-defines the authoring helper harness.testing.random_boxes",
                      "imports harness.topic.strategies", "builds a torch.Generator", "parametrizes dtype by hand"):  # fmt: skip
         assert any(expected in m for m in messages), (expected, messages)
@@ -60,5 +61,5 @@ def test_topic_tests_that_retype_authoring_helpers_are_reported(tmp_path):
 
 def test_metric_checks_have_no_hand_written_test():
     generated = {cid for spec in load_specs().values() for cid, c in spec.checks.items() if c.kind.tier == "full"}
-    written = {cid for topic in load_specs() for cid in tests_by_check(topic)[0]}
+    written = {cid for topic in load_specs() for cid in speccheck.tests_by_check(topic)[0]}
     assert not generated & written
