@@ -166,8 +166,9 @@ def grade_command(
             if console.is_terminal:
                 progress.update(task, advance=len(run.expected), description=f"graded {run.topic}")
             else:  # CI logs: a line per topic as it finishes
-                earned = sum(1 for item in run.items if item["outcome"] == "passed")
-                console.print(f"graded {run.topic}: {len(run.expected)} checks, {earned} passing items, {run.wall_s:.0f} s" + (f" ({run.problem[1]})" if run.problem else ""))
+                missing = {run.topic: run.problem} if run.problem else None
+                (topic_score,) = score_items(run.items, expected={run.topic: run.expected}, missing=missing).topics
+                console.print(f"graded {run.topic}: {topic_score.earned:g}/{topic_score.possible:g} points, {len(run.expected)} checks, {run.wall_s:.0f} s")
 
         try:
             scores, runs = grade(implementation, chosen, tier=tier, jobs=jobs, on_topic=advance)
