@@ -72,8 +72,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``dtype`` runs a check once per dtype its spec gives a tolerance for (ids: the dtype names)."""
-    if "dtype" not in metafunc.fixturenames or any(_parametrizes_dtype(m) for m in metafunc.definition.iter_markers("parametrize")):
+    """``dtype`` runs a check once per dtype its spec gives a tolerance for (ids: the dtype names).
+
+    Tests outside tests/topics, and tests that parametrize ``dtype`` themselves (which ``spec check`` reports in a topic
+    test), are left alone.
+    """
+    if "dtype" not in metafunc.fixturenames or topic_of(metafunc.definition) is None:
+        return
+    if any(_parametrizes_dtype(marker) for marker in metafunc.definition.iter_markers("parametrize")):
         return
     check = _check_of(metafunc.definition)
     if check is None or not check.tolerance:
