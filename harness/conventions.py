@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROOT", "SPECS_DIR", "REFERENCE_DIR", "STUDENT_DIR", "TOPIC_TESTS_DIR", "DATASETS_FILE", "LEADERBOARD_DIR",
-    "CHECK_MARKER", "topic_test_path", "topic_of_path",
+    "CANARY_TESTS_DIR", "CHECK_MARKER", "topic_test_path", "topic_items_module", "topic_of_path", "canary_test_path", "topic_of_canary_path",
     "QUICK_CHECK_LIMIT_ENV", "quick_check_limit_s", "TASK_OVERHEAD_S", "STARTUP_S", "BUDGET_GRACE", "WALL_PER_CPU_S", "check_time_limit", "topic_time_limit",
     "Implementation", "ImplementationError", "resolve_implementation",
 ]  # fmt: skip
@@ -29,6 +29,7 @@ SPECS_DIR = ROOT / "specs"
 REFERENCE_DIR = ROOT / "reference"
 STUDENT_DIR = ROOT / "student"
 TOPIC_TESTS_DIR = ROOT / "tests" / "topics"
+CANARY_TESTS_DIR = ROOT / "tests" / "harness"
 DATASETS_FILE = ROOT / "datasets.yaml"
 LEADERBOARD_DIR = ROOT / "leaderboard"
 
@@ -37,6 +38,24 @@ def topic_test_path(topic: str, tests_dir: Path = TOPIC_TESTS_DIR) -> Path:
     """A topic's graded tests: the package ``tests/topics/<topic>/`` if there is one, else ``test_<topic>.py``."""
     folder = tests_dir / topic
     return folder if folder.is_dir() else tests_dir / f"test_{topic}.py"
+
+
+def topic_items_module(topic: str, tests_dir: Path = TOPIC_TESTS_DIR) -> Path:
+    """The test module that holds the items made from a topic's spec: ``test_<topic>.py``, in the topic's package if
+    it has one."""
+    path = topic_test_path(topic, tests_dir)
+    return path if path.suffix == ".py" else path / f"test_{topic}.py"
+
+
+def canary_test_path(topic: str) -> Path:
+    """A topic's canaries: ``tests/harness/test_canaries_<topic>.py``."""
+    return CANARY_TESTS_DIR / f"test_canaries_{topic}.py"
+
+
+def topic_of_canary_path(path: Path) -> str | None:
+    """The topic whose canaries a test file holds, or None."""
+    path = Path(path)
+    return path.stem.removeprefix("test_canaries_") if path.parent == CANARY_TESTS_DIR and path.stem.startswith("test_canaries_") else None
 
 
 def topic_of_path(path: Path, tests_dir: Path = TOPIC_TESTS_DIR) -> str | None:

@@ -18,7 +18,7 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PROFILE_PROBE_S", "MIN_SPEED", "MAX_SPEED", "SPEED_ENV", "NO_SCALING_ENV", "probe_seconds", "speed_factor"]
+__all__ = ["PROFILE_PROBE_S", "MIN_SPEED", "MAX_SPEED", "SPEED_ENV", "NO_SCALING_ENV", "probe_seconds", "scaling_enabled", "speed_factor"]
 
 PROFILE_PROBE_S = 0.145  # the probe's CPU seconds on the cpu-2core profile machine (idle), best of 5: 0.142-0.156
 MIN_SPEED, MAX_SPEED = 0.5, 4.0
@@ -47,10 +47,15 @@ def probe_seconds(repetitions: int = 5) -> float:
     return best
 
 
+def scaling_enabled() -> bool:
+    """Whether budgets are scaled by the measured speed (not turned off with ``VISIONBENCH_NO_SPEED_SCALING``)."""
+    return os.environ.get(NO_SCALING_ENV, "") in ("", "0")
+
+
 @cache
 def speed_factor() -> float:
     """This machine's speed factor (1.0: as fast as the profile machine; 2.0: graded work takes twice as long)."""
-    if os.environ.get(NO_SCALING_ENV, "") not in ("", "0"):
+    if not scaling_enabled():
         return 1.0
     fixed = os.environ.get(SPEED_ENV)
     if fixed:

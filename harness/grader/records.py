@@ -130,7 +130,7 @@ def environment(profile: str = "cpu-2core") -> Environment:
     import numpy
     import torch
 
-    from harness.machine import NO_SCALING_ENV, speed_factor
+    from harness.machine import scaling_enabled, speed_factor
 
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
@@ -140,7 +140,7 @@ def environment(profile: str = "cpu-2core") -> Environment:
     return Environment(
         python=platform.python_version(), platform=platform.platform(), torch=torch.__version__, numpy=numpy.__version__,
         cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(), cuda=torch.cuda.is_available(), profile=profile,
-        speed_factor=speed_factor(), speed_scaling=os.environ.get(NO_SCALING_ENV, "") in ("", "0"),
+        speed_factor=speed_factor(), speed_scaling=scaling_enabled(),
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness.testing
-from harness.conventions import LEADERBOARD_DIR, ROOT, SPECS_DIR, STUDENT_DIR, topic_test_path
+from harness.conventions import LEADERBOARD_DIR, ROOT, SPECS_DIR, STUDENT_DIR, canary_test_path, topic_test_path
 from harness.datasets import registry
 from harness.metrics import METRICS
 from harness.spec import CheckKind, SpecError, Task, TopicSpec, load_spec
@@ -92,7 +92,7 @@ def tests_by_check(topic: str) -> tuple[dict[str, list[str]], list[str]]:
 
 def _check_tests(spec: TopicSpec) -> list[Problem]:
     files = _test_files(spec.id)
-    where = _relative(files[0]) if files else f"tests/topics/test_{spec.id}.py"
+    where = _relative(files[0] if files else topic_test_path(spec.id))
     if not files:
         return [Problem(where, spec.id, "no test file for this topic")]
     by_check, untied = tests_by_check(spec.id)
@@ -114,7 +114,7 @@ def _check_tests(spec: TopicSpec) -> list[Problem]:
     return problems
 
 
-AUTHORING_API = frozenset(harness.testing.__all__)
+AUTHORING_API = {name.lower(): name for name in harness.testing.__all__}  # matched case-insensitively, without leading "_"
 # Names under which topic tests used to re-type what the authoring API provides.
 RETYPED = {"dtypes": "the `dtype` fixture", "dtype_ids": "the `dtype` fixture", "generator": "seeded_generator", "random": "seeded_randn",
            "expect_value_error": "assert_raises", "cocoeval": "coco_box_metrics"}  # fmt: skip
@@ -134,8 +134,8 @@ def _check_authoring(file: Path) -> list[Problem]:
             names = [t.id for t in targets if isinstance(t, ast.Name)]
         for name in names:
             key = name.lstrip("_").lower()
-            if key in {api.lower() for api in AUTHORING_API} and not name.startswith("test"):
-                problems.append(Problem(where, name, f"re-defines the authoring helper harness.testing.{key}; use it instead"))
+            if key in AUTHORING_API and not name.startswith("test"):
+                problems.append(Problem(where, name, f"re-defines the authoring helper harness.testing.{AUTHORING_API[key]}; use it instead"))
             elif key in RETYPED:
                 problems.append(Problem(where, name, f"re-types what the authoring API provides: use {RETYPED[key]} (harness.testing)"))
     for node in ast.walk(tree):
@@ -155,7 +155,7 @@ def _check_authoring(file: Path) -> list[Problem]:
 
 def _check_canaries_and_baseline(spec: TopicSpec, baseline: dict[str, dict]) -> list[Problem]:
     problems = []
-    canaries = ROOT / "tests" / "harness" / f"test_canaries_{spec.id}.py"
+    canaries = canary_test_path(spec.id)
     if not canaries.exists():
         problems.append(Problem(_relative(canaries), spec.id, "every topic has canaries: wrong implementations that must lose points"))
     for check_id, check in spec.checks.items():

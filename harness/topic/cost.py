@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from harness.conventions import ROOT, TOPIC_TESTS_DIR, topic_of_path
+from harness.conventions import ROOT, TOPIC_TESTS_DIR, topic_of_canary_path, topic_of_path
 
 __all__ = ["SuiteCost", "PARTS"]
 
 PARTS = ("quick checks", "trainings", "canaries", "other")
-_CANARIES = ROOT / "tests" / "harness"
+_WIDTHS = (8, 10, 9, 8)  # of the parts' columns
 
 
 class SuiteCost:
@@ -35,9 +35,8 @@ class SuiteCost:
         if topic is not None:
             generated = any(key == "visionbench" and value.get("kind") in ("metric", "latency") for key, value in report.user_properties)
             return topic, "trainings" if generated else "quick checks"
-        if path.parent == _CANARIES and path.name.startswith("test_canaries_"):
-            return path.stem.removeprefix("test_canaries_"), "canaries"
-        return "(harness)", "other"
+        canaries_of = topic_of_canary_path(path)
+        return (canaries_of, "canaries") if canaries_of is not None else ("(harness)", "other")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         topic, part = self._place(report)
@@ -57,7 +56,7 @@ class SuiteCost:
         for topic, parts in self.rows():
             for part in PARTS:
                 totals[part] += parts[part]
-            cells = " ".join(f"{parts[p]:>{w}.1f}" for p, w in zip(PARTS, (8, 10, 9, 8)))
+            cells = " ".join(f"{parts[p]:>{w}.1f}" for p, w in zip(PARTS, _WIDTHS))
             terminalreporter.write_line(f"{topic:16s} {cells} {sum(parts.values()):>8.1f}")
-        cells = " ".join(f"{totals[p]:>{w}.1f}" for p, w in zip(PARTS, (8, 10, 9, 8)))
+        cells = " ".join(f"{totals[p]:>{w}.1f}" for p, w in zip(PARTS, _WIDTHS))
         terminalreporter.write_line(f"{'all':16s} {cells} {sum(totals.values()):>8.1f}   (wall {time.perf_counter() - self.start:.0f} s)")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.conventions import CHECK_MARKER, topic_of_path, topic_test_path
+from harness.conventions import CHECK_MARKER, topic_items_module, topic_of_path
 from harness.spec import CheckKind, TopicSpec, load_specs
 
 __all__ = ["generated_items", "metric_check", "latency_check", "GENERATED_KINDS"]
@@ -42,10 +42,7 @@ _RUNNERS = {CheckKind.metric: metric_check, CheckKind.latency: latency_check}
 def generated_items(module: pytest.Module) -> list[pytest.Item]:
     """The items of a topic's metric and latency checks, when ``module`` is the topic's test module (else none)."""
     topic = topic_of_path(module.path)
-    if topic is None:
-        return []
-    path = topic_test_path(topic)
-    if module.path != (path if path.suffix == ".py" else path / f"test_{topic}.py"):
+    if topic is None or module.path != topic_items_module(topic):
         return []
     spec = load_specs().get(topic)
     if spec is None:
