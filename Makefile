@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test quick bench install clean
+.PHONY: demo test quick bench mutate install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -30,6 +30,11 @@ quick: $(STAMP)
 ## Timing benchmarks (pytest-benchmark): implementation vs library, side by side in one run.
 bench: $(STAMP)
 	$(BIN)/pytest tests/benchmarks --benchmark-enable
+
+## Mutation testing (outside `make test`): sampled mutants of every reference graded on the quick tier; writes the
+## score table of docs/mutation.md. About 20 min on 2 cores.
+mutate: $(STAMP)
+	$(BIN)/visionbench mutate --sample 40 --seed 0 --table docs/mutation-scores.md
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

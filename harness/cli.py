@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.conventions import LEADERBOARD_DIR, SPECS_DIR, STUDENT_DIR
+from harness.conventions import LEADERBOARD_DIR, REFERENCE_DIR, SPECS_DIR, STUDENT_DIR
 from harness.grader.records import ResultRecord, build_record, result_json_schema, write_json_atomic
 from harness.grader.regress import BASELINE_FILE
 from harness.grader.run import TopicRun, grade, run_topic, selected_checks
@@ -316,6 +316,54 @@ def stub_command(
             console.print(f"wrote {path}")
     if check and stale:
         raise _fail(f"stubs out of date: {', '.join(stale)} (run `visionbench stub`)", 1)
+
+
+@app.command("mutate")
+def mutate_command(
+    topics: Annotated[list[str] | None, typer.Argument(help="topic ids (default: all)")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="mutants graded per topic, drawn with --seed (0: all)")] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the sample")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", help="mutants graded at once (default: one per core)")] = 0,
+    table: Annotated[Path | None, typer.Option("--table", help="also write the scores as a Markdown table to this file")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="exit 1 when a topic scores below this (0..1)")] = None,
+) -> None:
+    """Grade sampled mutants of the reference on the quick tier: the mutation score, and every survivor's diff."""
+    from harness.grader.run import default_jobs
+    from harness.tools.mutate import mutate_topic, scores_table
+
+    specs = _specs()
+    chosen = topics or list(specs)
+    for topic in chosen:
+        if topic not in specs:
+            raise _fail(f"unknown topic {topic!r}")
+    reports = []
+    for topic in chosen:
+        console.print(f"[bold]{topic}[/]: grading mutants of reference/{topic}.py on the quick tier")
+        report = mutate_topic(
+            topic,
+            sample=sample or None,
+            seed=seed,
+            jobs=jobs or default_jobs(),
+            on_mutant=lambda mutant, verdict: console.print(f"  {verdict:>14}  {mutant.name}"),
+        )
+        reports.append(report)
+        source = (REFERENCE_DIR / f"{topic}.py").read_text()
+        for mutant in report.survived + report.unreached:
+            console.print(f"\n[red]survived[/] {mutant.name}" + (" (no check reaches it)" if mutant in report.unreached else ""))
+            console.print(mutant.diff(source, f"reference/{topic}.py"), markup=False, highlight=False)
+        for equivalent in report.stale_equivalents:
+            console.print(
+                f"[yellow]stale equivalent entry[/] in tests/mutation/{topic}.yaml: {equivalent.original!r} -> {equivalent.mutated!r}"
+            )
+        console.print(
+            f"[bold]{topic}[/]: mutation score {report.score:.0%} ({len(report.killed)} killed of {report.sampled} sampled, seed {seed}) in {report.wall_s:.0f} s\n"
+        )
+    markdown = scores_table(reports)
+    print(markdown)
+    if table:
+        table.write_text(markdown)
+    if min_score is not None and any(report.score < min_score for report in reports):
+        raise _fail(f"mutation score below {min_score:.0%}: " + ", ".join(r.topic for r in reports if r.score < min_score), 1)
 
 
 @spec_app.command("check")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROOT", "SPECS_DIR", "REFERENCE_DIR", "STUDENT_DIR", "TOPIC_TESTS_DIR", "DATASETS_FILE", "LEADERBOARD_DIR",
-    "CANARY_TESTS_DIR", "CHECK_MARKER", "topic_test_path", "topic_items_module", "topic_of_path", "canary_test_path", "topic_of_canary_path",
+    "CANARY_TESTS_DIR", "CHECK_MARKER", "topic_test_path", "topic_items_module", "topic_of_path", "canary_test_path", "topic_of_canary_path", "MIN_LEARNER_BUGS",
     "QUICK_CHECK_LIMIT_ENV", "quick_check_limit_s", "TASK_OVERHEAD_S", "STARTUP_S", "BUDGET_GRACE", "WALL_PER_CPU_S", "check_time_limit", "topic_time_limit",
     "Implementation", "ImplementationError", "resolve_implementation",
 ]  # fmt: skip
@@ -45,6 +45,10 @@ def topic_items_module(topic: str, tests_dir: Path = TOPIC_TESTS_DIR) -> Path:
     it has one."""
     path = topic_test_path(topic, tests_dir)
     return path if path.suffix == ".py" else path / f"test_{topic}.py"
+
+
+MIN_LEARNER_BUGS = 12
+"""The least number of ``LearnerBug`` entries a topic's canary file catalogues (``visionbench spec check``)."""
 
 
 def canary_test_path(topic: str) -> Path:

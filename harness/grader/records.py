@@ -44,6 +44,12 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FailingCase(_Record):
+    case: str = Field(description="the case's parametrization id: its inputs, dtype and layout")
+    outcome: Outcome
+    message: str
+
+
 class CheckRecord(_Record):
     topic: str
     check: str
@@ -56,6 +62,7 @@ class CheckRecord(_Record):
     numbers: dict[str, Any] = Field(default_factory=dict, description="max abs/rel error, metric vs threshold, latency vs budget, ...")
     hidden: bool = False
     items: int = Field(0, description="test items (parametrizations) behind the verdict")
+    cases: list[FailingCase] = Field(default_factory=list, description="the cases that did not pass, most telling first")
 
 
 class TopicRecord(_Record):
@@ -167,7 +174,7 @@ def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: st
                 CheckRecord(
                     topic=c.topic, check=c.check, kind=c.kind, outcome=Outcome(c.outcome), points=c.earned, max_points=c.points,
                     duration_s=c.duration_s, message=c.message, numbers=json_safe(c.numbers), hidden=specs[c.topic].checks[c.check].hidden,
-                    items=c.items,
+                    items=c.items, cases=[FailingCase(**case) for case in c.cases],
                 )  # fmt: skip
                 for c in topic.checks
             ],

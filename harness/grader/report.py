@@ -1,7 +1,7 @@
 """The per-run HTML report: one static page that shows a student every check of a graded run and why it failed.
 
-Checks that did not pass come first, grouped by topic, each with its outcome, points, message and the numbers
-behind the verdict; the passed ones follow, also grouped by topic. Pictures listed in the record's
+Checks that did not pass come first, grouped by topic, each with its outcome, points, message, the numbers
+behind the verdict and every case that did not pass (its inputs, named by the case id); the passed ones follow, also grouped by topic. Pictures listed in the record's
 ``artifacts`` (paths relative to the record) are embedded. Hidden checks keep their message and numbers out of
 the page unless ``show_hidden`` is set (grades published).
 """
@@ -50,8 +50,20 @@ def _check(check: CheckRecord, show_hidden: bool) -> str:
         details = f'<p class="note">{html.escape(HIDDEN_NOTE)}</p>'
     else:
         message = f'<pre class="message">{html.escape(check.message)}</pre>' if check.message else ""
-        details = message + _numbers_table(check.numbers)
+        details = message + _numbers_table(check.numbers) + _cases_table(check)
     return f'<div class="check {html.escape(check.outcome.value)}" data-check="{html.escape(check.check)}">{heading}{details}</div>'
+
+
+def _cases_table(check: CheckRecord) -> str:
+    """Every case that did not pass, most telling first: its inputs (the case id), outcome and message."""
+    if len(check.cases) < 2:  # one failing case is the message already
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{html.escape(case.case or '-')}</code></td><td>{html.escape(case.outcome.value)}</td><td>{html.escape(case.message)}</td></tr>"
+        for case in check.cases
+    )
+    caption = f"<caption>{len(check.cases)} of {check.items} cases did not pass</caption>"
+    return f'<table class="cases">{caption}<tr><th>case</th><th>outcome</th><th>message</th></tr>{rows}</table>'
 
 
 def _by_severity(checks: list[CheckRecord]) -> list[CheckRecord]:

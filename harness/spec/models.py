@@ -93,7 +93,18 @@ class Interface(_Strict):
         description="Python parameter list, e.g. '(x, weight, bias=None)'; for a class, of __init__ without self; null for a constant"
     )
     doc: str = Field(description="One-line contract: semantics, shapes, conventions.")
+    returns: str | None = Field(
+        default=None,
+        description=(
+            "What comes back, with its dtype: e.g. 'Tensor[N, M], the dtype of boxes1', 'int64 Tensor[K]', 'float', "
+            "'None (updates model in place)'; for a class, what calling an instance returns. Required when there is a signature."
+        ),
+    )
     forbid: list[str] = Field(default_factory=list, description="Dotted library names the interface may not call.")
+    mutates: list[str] = Field(
+        default_factory=list,
+        description="Parameters the interface may change in place; every other Tensor/ndarray argument must come back unchanged.",
+    )
 
     @model_validator(mode="after")
     def _signature_parses(self) -> Interface:
@@ -290,6 +301,9 @@ def spec_path(topic: str, specs_dir: Path = SPECS_DIR) -> Path:
     return matches[0]
 
 
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, ten times faster, when PyYAML has it
+
+
 def load_spec(path: Path) -> TopicSpec:
     """Read and validate one spec file.
 
@@ -299,7 +313,7 @@ def load_spec(path: Path) -> TopicSpec:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

@@ -24,7 +24,8 @@ class Outcome(str, Enum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {Outcome.passed: 0, Outcome.todo: 1, Outcome.failed: 2, Outcome.forbidden: 3, Outcome.timeout: 4, Outcome.error: 5}
+# A forbidden call outranks everything: whatever else a case did, it used what the spec rules out.
+_SEVERITY = {Outcome.passed: 0, Outcome.todo: 1, Outcome.failed: 2, Outcome.timeout: 3, Outcome.error: 4, Outcome.forbidden: 5}
 
 
 class CheckFailure(AssertionError):

@@ -1,7 +1,9 @@
 """From per-item verdicts to check results and topic scores.
 
-A check may run as several test items (parametrizations); its outcome is the worst of theirs, and it earns
-its points only when every item passed.
+A check may run as several test items (parametrizations, "cases"); its outcome is the worst of theirs, and it
+earns its points only when every item passed. Its message counts the cases by outcome and quotes the most telling
+one: of the worst outcome, a wrong structure (type, shape, dtype: no error size) before wrong values, then the
+largest error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class CheckResult:
     numbers: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     items: int = 0
+    cases: list[dict[str, str]] = field(default_factory=list)  # every case that did not pass: case, outcome, message
 
 
 @dataclass
@@ -64,14 +67,35 @@ class Scores:
         }
 
 
+MAX_CASES_KEPT = 100  # failing cases a check result lists (the rest are counted)
+
+
+def case_of(item: dict[str, Any]) -> str:
+    """The case an item ran: its parametrization id (``1x1-image-float32-contiguous``), or "" when not parametrized."""
+    nodeid = item.get("nodeid", "")
+    return nodeid[nodeid.index("[") + 1 : -1] if nodeid.endswith("]") and "[" in nodeid else ""
+
+
+def _telling(item: dict[str, Any]) -> tuple[int, float, float]:
+    """Sort key, most telling first: outcome severity, then a structural failure (no error size), then the largest error."""
+    numbers = item.get("numbers") or {}
+    error = numbers.get("max_abs_error")
+    structural = error is None
+    return (-Outcome(item["outcome"]).severity, 0 if structural else 1, -float(error) if error is not None else 0.0)
+
+
 def _combine(topic: TopicSpec, check_id: str, items: list[dict[str, Any]]) -> CheckResult:
     check = topic.checks[check_id]
-    worst = max(items, key=lambda item: Outcome(item["outcome"]).severity)
+    worst = min(items, key=_telling)
     outcome = Outcome(worst["outcome"])
-    failing = sum(1 for item in items if item["outcome"] != Outcome.passed.value)
+    not_passed = [item for item in items if item["outcome"] != Outcome.passed.value]
     message = worst["message"]
-    if outcome is not Outcome.todo and len(items) > 1 and failing:
-        message = f"{failing} of {len(items)} cases: {message}"
+    if outcome is not Outcome.todo and len(items) > 1 and not_passed:
+        counts = {o.value: sum(item["outcome"] == o.value for item in items) for o in sorted(Outcome, key=lambda o: -o.severity)}
+        tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n and name != Outcome.passed.value)
+        case = case_of(worst)
+        message = f"{tally} of {len(items)} cases; " + (f"[{case}] " if case else "") + message
+    cases = [{"case": case_of(item), "outcome": item["outcome"], "message": item["message"]} for item in sorted(not_passed, key=_telling)]
     return CheckResult(
         topic=topic.id,
         check=check_id,
@@ -83,6 +107,7 @@ def _combine(topic: TopicSpec, check_id: str, items: list[dict[str, Any]]) -> Ch
         numbers=worst.get("numbers", {}),
         duration_s=round(sum(item.get("duration_s", 0.0) for item in items), 4),
         items=len(items),
+        cases=cases[:MAX_CASES_KEPT] if outcome is not Outcome.todo else [],
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness.testing
-from harness.conventions import LEADERBOARD_DIR, ROOT, SPECS_DIR, STUDENT_DIR, canary_test_path, topic_test_path
+from harness.conventions import LEADERBOARD_DIR, MIN_LEARNER_BUGS, ROOT, SPECS_DIR, STUDENT_DIR, canary_test_path, topic_test_path
 from harness.datasets import registry
 from harness.metrics import METRICS
 from harness.spec import CheckKind, SpecError, Task, TopicSpec, load_spec
@@ -158,9 +159,34 @@ def _check_canaries_and_baseline(spec: TopicSpec, baseline: dict[str, dict]) -> 
     canaries = canary_test_path(spec.id)
     if not canaries.exists():
         problems.append(Problem(_relative(canaries), spec.id, "every topic has canaries: wrong implementations that must lose points"))
+    elif (bugs := _learner_bug_count(canaries)) < MIN_LEARNER_BUGS:
+        problems.append(Problem(_relative(canaries), spec.id, f"the learner-bug catalogue has {bugs} LearnerBug entries; a topic needs {MIN_LEARNER_BUGS}"))
     for check_id, check in spec.checks.items():
         if check.kind is CheckKind.metric and check_id not in baseline.get(spec.id, {}):
             problems.append(Problem("leaderboard/baselines/reference.json", f"{spec.id}.{check_id}", "no baseline value: run `visionbench regress --update`"))
+    return problems
+
+
+def _learner_bug_count(canaries: Path) -> int:
+    """How many ``LearnerBug(...)`` entries a canary file's catalogue holds."""
+    tree = ast.parse(canaries.read_text())
+    return sum(isinstance(node, ast.Call) and getattr(node.func, "id", None) == "LearnerBug" for node in ast.walk(tree))
+
+
+# A `returns:` names the output's dtype, or says there is no tensor (None, a number, a module...).
+_NAMES_A_DTYPE = re.compile(r"\b(dtype|u?int(8|16|32|64)|float(16|32|64)?|bfloat16|bool|complex\w*|None|str|dict|list|tuple|Module|the input's)\b")
+
+
+def _check_returns(spec: TopicSpec, file: str) -> list[Problem]:
+    """Every interface with a signature states what it returns, with the dtype."""
+    problems = []
+    for name, interface in spec.interfaces.items():
+        if interface.signature is None:
+            continue
+        if not interface.returns:
+            problems.append(Problem(file, f"interfaces.{name}", "states no `returns:` (what comes back, with its dtype)"))
+        elif not _NAMES_A_DTYPE.search(interface.returns):
+            problems.append(Problem(file, f"interfaces.{name}", f"`returns: {interface.returns}` names no dtype"))
     return problems
 
 
@@ -268,6 +294,7 @@ def check_all(specs_dir: Path = SPECS_DIR) -> tuple[list[TopicSpec], list[Proble
             problems.append(Problem(file, "number", f"{spec.number} is also used by {seen[spec.number]}"))
         seen[spec.number] = spec.id
         problems += _check_references(spec, file)
+        problems += _check_returns(spec, file)
         problems += _check_implementation(spec, "reference") + _check_implementation(spec, "student")
         problems += _check_stub(spec)
         problems += _check_tests(spec)

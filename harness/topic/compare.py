@@ -26,6 +26,15 @@ def _dtype_name(value: Any) -> str:
     return type(value).__name__
 
 
+def distinct(actual: float, expected: float) -> tuple[str, str]:
+    """Both numbers printed with the fewest significant digits (at least 6) that tell them apart."""
+    for digits in range(6, 18):
+        shown = f"{actual:.{digits}g}", f"{expected:.{digits}g}"
+        if shown[0] != shown[1] or actual == expected:
+            return shown
+    return repr(actual), repr(expected)
+
+
 def assert_close(actual: Any, expected: Any, tolerance: Tolerance, *, what: str = "result", check_dtype: bool = True) -> None:
     """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, NaN only where NaN is expected.
 
@@ -74,7 +83,8 @@ def assert_close(actual: Any, expected: Any, tolerance: Tolerance, *, what: str 
         f"({100 * numbers['mismatched'] / max(numbers['total'], 1):.1f}%) outside rtol={tolerance.rtol:g}, atol={tolerance.atol:g} "
         f"(shape {tuple(a.shape)}, {_dtype_name(actual)}); "
         f"max abs error {numbers['max_abs_error']:.3g} at index {tuple(numbers['worst_index'])} "
-        f"(got {a64[worst]:.6g}, expected {e64[worst]:.6g}); max rel error {numbers['max_rel_error']:.3g}"
+        "(got {}, expected {}); ".format(*distinct(float(a64[worst]), float(e64[worst])))
+        + f"max rel error {numbers['max_rel_error']:.3g}"
         + (f"; {nan_count} NaN where the oracle has a number" if nan_count else "")
     )
     raise CheckFailure(message, numbers)

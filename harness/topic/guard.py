@@ -2,7 +2,8 @@
 
 ``GradedModule`` is what the ``impl`` fixture returns. Reading an interface from it
 - raises :class:`InterfaceError` when the module lacks it or its signature differs from the spec's;
-- returns the function wrapped so that the spec's ``forbid`` list applies while it runs
+- returns the function wrapped so that the spec's ``forbid`` list applies while it runs, and so that a call that
+  changes a Tensor or ndarray argument in place (one the spec's ``mutates`` does not name) fails the check
   (a class is returned as a subclass whose constructor and methods are guarded the same way).
 Names that are not interfaces of the spec are not reachable: tests grade the contract, nothing else.
 """
@@ -14,8 +15,11 @@ import inspect
 import types
 from typing import Any
 
+import numpy as np
+import torch
+
 from harness.spec import Interface, TopicSpec
-from harness.spec.outcomes import InterfaceError
+from harness.spec.outcomes import CheckFailure, InterfaceError
 from harness.spec.signatures import signature_mismatch
 from harness.topic.forbid import forbidding
 
@@ -59,8 +63,6 @@ class GradedModule:
 
 
 def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
-    if not interface.forbid:
-        return value
     if inspect.isclass(value):
         return _guarded_class(value, interface, qualified, namespace)
     if callable(value):
@@ -69,16 +71,67 @@ def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str
 
 
 def _guarded_function(function: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
+    signature = inspect.signature(function)
+    may_change = {"self", *interface.mutates}
+
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs).arguments
+        except TypeError:  # the call itself is wrong: let the function say so
+            bound = {}
+        before = [
+            (path, value, _copy(value))
+            for name, argument in bound.items()
+            if name not in may_change
+            for path, value in _arrays(name, argument)
+        ]
         with forbidding(interface.forbid, qualified, namespace):
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+        for path, value, copy in before:
+            change = _change(value, copy)
+            if change:
+                raise CheckFailure(f"{qualified} changed its argument {path} in place ({change}); the spec leaves it unchanged")
+        return result
 
     return guarded
 
 
+def _arrays(path: str, value: Any) -> list[tuple[str, Any]]:
+    """The Tensors and ndarrays of an argument, with where they sit in it (lists, tuples and dicts are searched)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return [(path, value)]
+    if isinstance(value, (list, tuple)):
+        return [found for i, item in enumerate(value) for found in _arrays(f"{path}[{i}]", item)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _arrays(f"{path}[{key!r}]", item)]
+    return []
+
+
+def _copy(value: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value.copy()
+
+
+def _change(value: torch.Tensor | np.ndarray, before: torch.Tensor | np.ndarray) -> str | None:
+    """How ``value`` differs from its copy ``before`` (shape, dtype or values; NaNs equal), or None."""
+    if value.shape != before.shape or value.dtype != before.dtype:
+        return f"{tuple(before.shape)} {before.dtype} became {tuple(value.shape)} {value.dtype}"
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        same = (value == before) | (value.isnan() & before.isnan()) if value.is_floating_point() or value.is_complex() else value == before
+        changed = int((~same).sum())
+    else:
+        try:
+            changed = value.size - int(
+                np.sum(np.isclose(value, before, rtol=0, atol=0, equal_nan=True) if value.dtype.kind in "fc" else value == before)
+            )
+        except TypeError:  # object arrays
+            changed = 0 if np.array_equal(value, before) else value.size
+    return f"{changed} of {before.numel() if isinstance(before, torch.Tensor) else before.size} values changed" if changed else None
+
+
 def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: dict[str, Any]) -> type:
-    """A subclass with the same name whose own methods (constructor included) run under the forbid list."""
+    """A subclass with the same name whose own methods (constructor included) are guarded like functions."""
     methods = {}
     for klass in reversed([k for k in cls.__mro__ if k.__module__ == cls.__module__]):
         for name, member in vars(klass).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.spec.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
@@ -50,12 +51,13 @@ def classify(error: BaseException | None, impl: Implementation) -> Verdict:
         return Verdict(Outcome.timeout, _first_line(error))
     if isinstance(error, CheckFailure):
         return Verdict(Outcome.failed, _first_line(error), dict(error.numbers))
-    if isinstance(error, AssertionError):
+    if isinstance(error, AssertionError) and _raised_in(impl, error) is None:  # the test's own assertion
         return Verdict(Outcome.failed, _first_line(error))
     if isinstance(error, (InterfaceError, ImplementationError)):
         return Verdict(Outcome.error, _first_line(error))
     frame = _raised_in(impl, error) or next(
         (f for f in reversed(traceback.extract_tb(error.__traceback__)) if impl.owns(f.filename)), None
     )
-    where = f" (in {frame.name}, line {frame.lineno})" if frame else ""
-    return Verdict(Outcome.error, f"{type(error).__name__}: {_first_line(error)}{where}")
+    where = f" (in {frame.name}, {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    text = str(error).strip()  # a bare `assert` has no message: the location says which
+    return Verdict(Outcome.error, f"{type(error).__name__}{': ' + text.splitlines()[0] if text else ''}{where}")

@@ -8,7 +8,7 @@ import torch
 
 from harness.spec import Tolerance
 from harness.spec.outcomes import CheckFailure
-from harness.topic.compare import assert_close
+from harness.topic.compare import assert_close, distinct
 
 TIGHT = Tolerance(rtol=1e-6, atol=1e-8)
 
@@ -43,3 +43,11 @@ def test_failure_reports_numbers_and_location():
 def test_wrong_results_are_described(actual, expected, message):
     with pytest.raises(CheckFailure, match=message):
         assert_close(actual, expected, TIGHT)
+
+
+def test_values_are_printed_with_the_digits_that_tell_them_apart():
+    assert distinct(0.1234567891, 0.1234567) == ("0.1234568", "0.1234567")  # 7 digits tell them apart
+    assert distinct(1.0, 1.0 + 2**-52) == ("1", "1.0000000000000002")
+    assert distinct(2.5, 2.5) == ("2.5", "2.5")
+    with pytest.raises(CheckFailure, match=r"got 1\.0000001, expected 1\)"):
+        assert_close(torch.tensor([1.0000001], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64), Tolerance(rtol=0, atol=1e-9))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -126,4 +127,58 @@ def test_classify_outcomes(tmp_path):
     assert classify(ForbiddenCall("nope"), impl).outcome is Outcome.forbidden
     assert classify(CheckTimeout("slow"), impl).outcome is Outcome.timeout
     crash = classify(raised(ZeroDivisionError("division by zero"), inside), impl)
-    assert crash.outcome is Outcome.error and crash.message.startswith("ZeroDivisionError: division by zero (in fail, line 2)")
+    assert crash.outcome is Outcome.error and crash.message.startswith("ZeroDivisionError: division by zero (in fail, demo.py:2)")
+    own_assert = classify(raised(AssertionError(), inside), impl)  # a bare `assert` in the submission is its crash
+    assert (own_assert.outcome, own_assert.message) == (Outcome.error, "AssertionError (in fail, demo.py:2)")
+
+
+MUTATING = TopicSpec.model_validate(
+    {
+        "id": "demo",
+        "number": 7,
+        "title": "Demo",
+        "idea": "An idea.",
+        "interfaces": {
+            "relu": {"signature": "(x)", "doc": "relu"},
+            "clip": {"signature": "(boxes, size)", "doc": "clips boxes", "mutates": ["boxes"]},
+            "scale": {"signature": "(batch, factor=2.0)", "doc": "scales a list of arrays"},
+            "Norm": {"signature": "()", "doc": "a layer"},
+        },
+        "checks": {"c": {"kind": "property", "points": 1, "description": "d", "uses": ["relu"]}},
+    }
+)
+
+MUTATING_SOURCE = """
+import numpy as np
+import torch
+
+def relu(x):
+    return x.clamp_(min=0)
+
+def clip(boxes, size):
+    return boxes.clamp_(0, size)
+
+def scale(batch, factor=2.0):
+    batch[1] *= factor
+    return batch
+
+class Norm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return torch.nn.functional.relu(x, inplace=True)
+"""
+
+
+def test_an_argument_changed_in_place_fails_the_check_unless_the_spec_allows_it():
+    graded = GradedModule(module_from(MUTATING_SOURCE), MUTATING)
+    x = torch.tensor([-1.0, float("nan"), 2.0])
+    with pytest.raises(CheckFailure, match=r"demo.relu changed its argument x in place \(1 of 3 values changed\)"):
+        graded.relu(x)
+    assert torch.equal(graded.clip(torch.tensor([-1.0, 5.0]), 4.0), torch.tensor([0.0, 4.0]))  # `mutates: [boxes]`
+    with pytest.raises(CheckFailure, match=r"argument batch\[1\] in place"):
+        graded.scale([np.zeros(2), np.ones(2)])
+    with pytest.raises(CheckFailure, match="demo.Norm changed its argument x"):
+        graded.Norm()(torch.tensor([-1.0, 1.0]))
+    assert torch.equal(graded.relu(torch.tensor([float("nan"), 1.0])).isnan(), torch.tensor([True, False]))  # NaN == NaN

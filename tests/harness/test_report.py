@@ -8,13 +8,12 @@ from leaderboard_fixtures import record, topic_record, write
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.grader.records import CheckRecord
+from harness.grader.records import CheckRecord, FailingCase
 from harness.grader.report import HIDDEN_NOTE, render_report, write_report
 
 # the smallest valid PNG: 1x1, one grey pixel
 PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010800000000376ef9240000000a49444154789c6360000000020001e221bc33"
-    "0000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d4948445200000001000000010800000000376ef9240000000a49444154789c6360000000020001e221bc330000000049454e44ae426082"
 )
 
 
@@ -81,3 +80,18 @@ def test_report_command_writes_beside_the_record_and_rejects_bad_files(tmp_path)
     assert (tmp_path / "run.html").read_text(encoding="utf-8") == write_report(path, tmp_path / "again.html").read_text(encoding="utf-8")
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
     assert CliRunner().invoke(app, ["report", str(tmp_path / "bad.json")]).exit_code == 2
+
+
+def test_report_lists_every_failing_case_of_a_check_with_its_inputs(tmp_path):
+    report = _record()
+    shape = next(check for check in report.topics[1].checks if check.check == "shape")
+    shape.items = 5
+    shape.cases = [
+        FailingCase(case="odd-float32-non_contiguous", outcome="failed", message="shape (2,) but the oracle's is (3,)"),
+        FailingCase(case="ties-float64-contiguous", outcome="error", message="ZeroDivisionError (in f, m.py:3)"),
+    ]
+    page = render_report(report, tmp_path)
+    card = re.search(r'<div class="check failed" data-check="shape">.*?</div>', page, re.DOTALL).group(0)
+    assert "2 of 5 cases did not pass" in card
+    assert card.index("odd-float32-non_contiguous") < card.index("ties-float64-contiguous")
+    assert "ZeroDivisionError (in f, m.py:3)" in card
