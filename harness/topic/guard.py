@@ -23,7 +23,7 @@ from harness.spec.outcomes import CheckFailure, InterfaceError
 from harness.spec.signatures import signature_mismatch
 from harness.topic.forbid import forbidding
 
-__all__ = ["GradedModule"]
+__all__ = ["GradedModule", "CheckView"]
 
 
 class GradedModule:
@@ -60,6 +60,31 @@ class GradedModule:
         if mismatch:
             raise InterfaceError(f"{qualified} {mismatch}")
         return _guard(value, interface, qualified, vars(self._module))
+
+
+class CheckView:
+    """What one check's test sees of a :class:`GradedModule`: the interfaces its spec ``uses`` lists, and no others.
+
+    A test that reads another interface is wrong about what its check grades (a verdict could then be caused by
+    code the check does not name): that is an error of the test, raised as ``LookupError``.
+    """
+
+    def __init__(self, graded: GradedModule, check_id: str, uses: list[str]) -> None:
+        self._graded, self._check_id, self._uses = graded, check_id, frozenset(uses)
+
+    def __repr__(self) -> str:
+        return f"CheckView({self._graded!r}, check={self._check_id!r})"
+
+    @property
+    def module(self) -> types.ModuleType:
+        return self._graded.module
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._uses and name in self._graded._spec.interfaces:
+            raise LookupError(f"the test of check {self._check_id!r} reads interface {name!r}, which the check's `uses` does not list")
+        return getattr(self._graded, name)
 
 
 def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:

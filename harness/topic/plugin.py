@@ -172,15 +172,17 @@ def tolerance(spec_check: Any, dtype: Any) -> Any:
 
 @pytest.fixture
 def impl(request: pytest.FixtureRequest) -> Any:
-    """The implementation's topic module, its interfaces checked against the spec and guarded by its forbid lists."""
-    from harness.topic.guard import GradedModule
+    """The implementation's topic module, its interfaces checked against the spec and guarded by its forbid lists;
+    a test sees only the interfaces its check ``uses``."""
+    from harness.topic.guard import CheckView, GradedModule
     from harness.topic.loader import load_topic
 
-    spec_, _ = _spec_and_check(request)
+    spec_, check_ = _spec_and_check(request)
     state = request.config.stash[_STATE]
     if spec_.id not in state["modules"]:
         state["modules"][spec_.id] = GradedModule(load_topic(state["impl"], spec_.id), spec_)
-    return state["modules"][spec_.id]
+    graded = state["modules"][spec_.id]
+    return graded if check_ is None else CheckView(graded, check_id_of(request.node), check_.uses)
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,13 @@ canary's overrides (which may refer to the reference's own definitions by name),
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from harness.conventions import MIN_LEARNER_BUGS, REFERENCE_DIR
 from harness.grader.run import run_topic
@@ -17,7 +21,7 @@ from harness.spec import load_specs
 from harness.spec.scoring import score_items
 from harness.topic.loader import resolve_implementation
 
-__all__ = ["grade_canary", "REPLACE", "expect", "LearnerBug", "BUG_KINDS", "assert_loses", "MIN_LEARNER_BUGS"]
+__all__ = ["grade_canary", "REPLACE", "expect", "LearnerBug", "BUG_KINDS", "assert_loses", "plan_batches", "learner_bug_test", "MIN_LEARNER_BUGS"]
 
 # Starts the overrides of a boundary canary: ``_replace(names, transform)`` makes each named interface return
 # ``transform(reference result, *arguments)``, the arguments in signature order however they were passed. The
@@ -117,11 +121,125 @@ class LearnerBug:
         return self.name
 
 
-def assert_loses(tmp_path: Path, topic: str, bug: LearnerBug) -> None:
-    """Grade ``bug`` on the checks it names and assert each gets its stated outcome."""
-    checks = list(bug.loses) + list(bug.keeps)
-    unknown = sorted(set(checks) - set(load_specs()[topic].checks))
+    @property
+    def checks(self) -> list[str]:
+        """The checks it is graded on: those it loses, then those it keeps."""
+        return list(self.loses) + list(self.keeps)
+
+    @property
+    def expected(self) -> dict[str, str]:
+        return {**self.loses, **dict.fromkeys(self.keeps, "passed")}
+
+
+# --- grading a catalogue, several bugs per topic process --------------------------------------------------------------
+# A topic process costs about two seconds before it grades anything, so bugs that cannot affect each other's checks
+# share one: each bug defines some top-level names, each check can reach the names its `uses` refer to (directly or
+# through other definitions, in the reference and in the bugs' code), and two bugs share a submission only when no
+# check of either can reach a name the other defines. A verdict is then caused by the one bug whose code it reaches.
+
+
+def _defined(code: str) -> set[str]:
+    tree = ast.parse(textwrap.dedent(code))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        else:
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def _references(code: str) -> dict[str, set[str]]:
+    """Top-level name -> every name its definition mentions."""
+    refs: dict[str, set[str]] = {}
+    for node in ast.parse(textwrap.dedent(code)).body:
+        mentioned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for name in _defined(ast.unparse(node)):
+            refs.setdefault(name, set()).update(mentioned - {name})
+    return refs
+
+
+def _dynamic(bug: LearnerBug) -> bool:
+    """Whether the bug rebinds interfaces at run time (the REPLACE prelude): it gets a topic process of its own."""
+    return "_replace(" in bug.overrides or "globals()" in bug.overrides
+
+
+def plan_batches(topic: str, bugs: list[LearnerBug]) -> list[list[LearnerBug]]:
+    """Groups of bugs that can be graded in one submission without a verdict of one caused by another."""
+    spec = load_specs()[topic]
+    graph = _references((REFERENCE_DIR / f"{topic}.py").read_text())
+    for bug in bugs:
+        for name, used in _references(bug.overrides).items():
+            graph.setdefault(name, set()).update(used)
+
+    def reach(check: str) -> set[str]:
+        seen, frontier = set(spec.checks[check].uses), list(spec.checks[check].uses)
+        while frontier:
+            for name in graph.get(frontier.pop(), ()):
+                if name not in seen:
+                    seen.add(name)
+                    frontier.append(name)
+        return seen
+
+    reached = {bug.name: set().union(*(reach(check) for check in bug.checks)) for bug in bugs}
+    defined = {bug.name: _defined(bug.overrides) for bug in bugs}
+    batches: list[list[LearnerBug]] = []
+    for bug in bugs:
+        home = None
+        if not _dynamic(bug):
+            home = next(
+                (
+                    batch
+                    for batch in batches
+                    if not _dynamic(batch[0])
+                    and all(
+                        not (defined[bug.name] & defined[other.name])
+                        and not (reached[bug.name] & defined[other.name])
+                        and not (reached[other.name] & defined[bug.name])
+                        for other in batch
+                    )
+                ),
+                None,
+            )
+        if home is None:
+            batches.append([bug])
+        else:
+            home.append(bug)
+    return batches
+
+
+_GRADED: dict[tuple[str, str], dict[str, str]] = {}  # (topic, bug name) -> outcomes of its batch, graded once
+
+
+def assert_loses(tmp_path: Path, topic: str, bug: LearnerBug, catalogue: list[LearnerBug] | None = None) -> None:
+    """Grade ``bug`` on the checks it names and assert each gets its stated outcome.
+
+    With its ``catalogue``, the bug is graded together with the bugs of its batch (:func:`plan_batches`) the first
+    time one of them is asked for; the outcomes of the batch are kept for the others.
+    """
+    unknown = sorted(set(bug.checks) - set(load_specs()[topic].checks))
     assert not unknown, f"learner bug {bug.name!r} names checks topic {topic!r} does not have: {unknown}"
-    expected = {**bug.loses, **dict.fromkeys(bug.keeps, "passed")}
-    outcomes = grade_canary(tmp_path, topic, bug.overrides, checks)
-    assert outcomes == expected, f"learner bug {bug.name!r} ({bug.kind}): expected {expected}, got {outcomes}"
+    if (topic, bug.name) not in _GRADED:
+        batch = next(b for b in plan_batches(topic, catalogue or [bug]) if bug in b)
+        overrides = "\n\n".join(f"# --- learner bug: {member.name} ---\n{textwrap.dedent(member.overrides)}" for member in batch)
+        checks = list(dict.fromkeys(check for member in batch for check in member.checks))
+        outcomes = grade_canary(tmp_path, topic, overrides, checks)
+        for member in batch:
+            _GRADED[(topic, member.name)] = outcomes
+    outcomes = {check: _GRADED[(topic, bug.name)].get(check) for check in bug.checks}
+    assert outcomes == bug.expected, f"learner bug {bug.name!r} ({bug.kind}): expected {bug.expected}, got {outcomes}"
+
+
+def learner_bug_test(topic: str, catalogue: list[LearnerBug]) -> Any:
+    """The test of a catalogue: one item per bug, the topic's bugs in one xdist group so that batches are shared."""
+    names = [bug.name for bug in catalogue]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"learner bug names must be unique in a catalogue; repeated: {repeated}")
+
+    @pytest.mark.xdist_group(f"learner-bugs-{topic}")
+    @pytest.mark.parametrize("bug", catalogue, ids=str)
+    def test_learner_bug_loses_its_checks(tmp_path: Path, bug: LearnerBug) -> None:
+        assert_loses(tmp_path, topic, bug, catalogue)
+
+    return test_learner_bug_loses_its_checks

@@ -13,7 +13,7 @@ import torchvision
 from harness.spec import TopicSpec
 from harness.spec.outcomes import CheckFailure, CheckTimeout, ForbiddenCall, InterfaceError, Outcome
 from harness.topic.forbid import forbidding
-from harness.topic.guard import GradedModule
+from harness.topic.guard import CheckView, GradedModule
 from harness.topic.loader import resolve_implementation
 from harness.topic.verdicts import classify
 
@@ -182,3 +182,13 @@ def test_an_argument_changed_in_place_fails_the_check_unless_the_spec_allows_it(
     with pytest.raises(CheckFailure, match="demo.Norm changed its argument x"):
         graded.Norm()(torch.tensor([-1.0, 1.0]))
     assert torch.equal(graded.relu(torch.tensor([float("nan"), 1.0])).isnan(), torch.tensor([True, False]))  # NaN == NaN
+
+
+def test_a_check_sees_only_the_interfaces_it_uses(graded):
+    view = CheckView(graded, "c", ["keep"])
+    with pytest.raises(ForbiddenCall):  # guarded like the module's own
+        view.keep(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([1.0]))
+    with pytest.raises(LookupError, match="the test of check 'c' reads interface 'conv', which the check's `uses` does not list"):
+        view.conv
+    with pytest.raises(AttributeError, match="not an interface"):
+        view.torch
