@@ -26,7 +26,9 @@ What lives here, by job:
 - named case tables: :class:`Case` and :func:`cases`;
 - verdicts: :func:`assert_close`, :func:`assert_raises`, :class:`CheckFailure`, :func:`as_numpy`;
 - autograd through the implementation: :func:`gradients`, :func:`gradcheck_or_fail`;
-- oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts);
+- oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts); value oracles for modules:
+  :func:`randomized` (a ``torch.nn`` network with seeded random weights) and :func:`load_layers` (its weights copied
+  into the implementation's layers of the same kind);
 - networks the harness ships, for tests that build one: :class:`ShapesNet` (topic 05's pretrained backbone).
 """
 
@@ -46,13 +48,14 @@ from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 from harness.topic import strategies
 from harness.topic.autograd import gradcheck_or_fail, gradients
 from harness.topic.compare import as_numpy, assert_close
+from harness.topic.layers import load_layers, randomized
 from harness.topic.layouts import LAYOUTS, in_layout, non_contiguous
 
 __all__ = [
     "check", "Case", "cases", "layouts", "LAYOUTS",
     "seeded_generator", "seeded_randn", "seeded_rand", "seeded_init", "random_boxes", "non_contiguous", "in_layout", "strategies",
     "assert_close", "assert_raises", "as_numpy", "CheckFailure", "ForbiddenCall",
-    "gradients", "gradcheck_or_fail", "coco_box_metrics", "ShapesNet",
+    "gradients", "gradcheck_or_fail", "coco_box_metrics", "ShapesNet", "randomized", "load_layers",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., object])

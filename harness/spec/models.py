@@ -185,6 +185,10 @@ class Check(_Strict):
     uses: list[str] = Field(description="Interfaces the check grades (their forbid lists apply while they run).")
     oracle: str | None = Field(default=None, description="The trusted implementation compared against.")
     tolerance: dict[Literal["float16", "bfloat16", "float32", "float64", "uint8"], Tolerance] | None = None
+    significance: Annotated[float | None, Field(gt=0, le=0.01)] = Field(
+        default=None,
+        description="A statistical check's false-alarm rate: a distribution test fails below this p-value, a count beyond the matching z-score.",
+    )
     task: str | None = Field(default=None, description="Key in the spec's tasks (metric and latency checks).")
     metric: str | None = Field(default=None, description="Metric computed by the harness (metric checks).")
     threshold: float | None = Field(default=None, description="Value a student must reach.")

@@ -174,7 +174,7 @@ def _learner_bug_count(canaries: Path) -> int:
 
 
 # A `returns:` names the output's dtype, or says there is no tensor (None, a number, a module...).
-_NAMES_A_DTYPE = re.compile(r"\b(dtype|u?int(8|16|32|64)|float(16|32|64)?|bfloat16|bool|complex\w*|None|str|dict|list|tuple|Module|the input's)\b")
+_NAMES_A_DTYPE = re.compile(r"\b(dtype|u?int(8|16|32|64)?|float(16|32|64)?|bfloat16|bool|complex\w*|None|str|dict|list|tuple|Module|the input's)\b")
 
 
 def _check_returns(spec: TopicSpec, file: str) -> list[Problem]:

@@ -18,6 +18,7 @@ from harness.testing import (
     CheckFailure,
     ForbiddenCall,
     assert_close,
+    assert_raises,
     cases,
     check,
     gradcheck_or_fail,
@@ -136,7 +137,7 @@ def _assert_block_matches(block: nn.Module, oracle: nn.Module, case: Case, mode:
     _load_checked(block, oracle.state_dict(), f"{what} state dict")
     block.to(dtype).train(mode == "train")
     oracle.to(dtype).train(mode == "train")
-    x = in_layout(seeded_randn((2, case.in_channels, 6, 6), 7, dtype), layout)
+    x = in_layout(seeded_randn((2, case.in_channels, 7, 5), 7, dtype), layout)  # odd, non-square: stride 2 gives 4x3
     with torch.no_grad():
         assert_close(block(x), oracle(x), tolerance, what=f"{what} output ({mode} mode, {layout} input)")
 
@@ -196,10 +197,33 @@ def test_lenet5_matches_sequential(impl, dtype, tolerance, layout):
         assert_close(model(images), oracle(images), tolerance, what=f"LeNet5 logits ({layout} images)")
 
 
+LENET_BAD_SHAPES = cases(
+    Case("28x28_images", shape=(2, 1, 28, 28)),
+    Case("64x64_images", shape=(2, 1, 64, 64)),
+    Case("non_square_32x36", shape=(2, 1, 32, 36)),
+    Case("three_channels", shape=(2, 3, 32, 32)),
+    Case("unbatched", shape=(1, 32, 32)),
+    Case("five_dims", shape=(2, 1, 1, 32, 32)),
+)
+
+
+@check("lenet5_rejects_other_shapes")
+@LENET_BAD_SHAPES
+def test_lenet5_rejects_other_shapes(impl, case):
+    model = impl.LeNet5(10)
+    images = seeded_rand(case.shape, 2)
+    with torch.no_grad():
+        assert_raises(ValueError, lambda: model(images), f"LeNet5 on an input of shape {case.shape}")
+
+
 # --- BatchNorm2d ------------------------------------------------------------------------------------------------------
 
 
-BATCH_SHAPES = cases(Case("batch_of_4", shape=(4, 3, 5, 5)), Case("single_image", shape=(1, 2, 3, 4)))
+BATCH_SHAPES = cases(
+    Case("batch_of_4", shape=(4, 3, 5, 7)),
+    Case("single_image", shape=(1, 2, 3, 4)),
+    Case("eps_0.1", shape=(3, 4, 2, 6), eps=0.1),  # (x - mean) / (std + eps) is far off here
+)
 
 
 @check("batchnorm2d_train_matches_torch")
@@ -207,24 +231,28 @@ BATCH_SHAPES = cases(Case("batch_of_4", shape=(4, 3, 5, 5)), Case("single_image"
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "no_affine"])
 @layouts
 def test_batchnorm2d_train_matches_torch(impl, dtype, tolerance, layout, affine, case):
-    channels = case.shape[1]
-    oracle = nn.BatchNorm2d(channels, affine=affine).to(dtype)
+    channels, eps = case.shape[1], case.get("eps", 1e-5)
+    oracle = nn.BatchNorm2d(channels, eps=eps, affine=affine).to(dtype)
     if affine:
         _randomize_batchnorm(oracle, seed=3)
-    batch_norm = impl.BatchNorm2d(channels, affine=affine).to(dtype)
+    batch_norm = impl.BatchNorm2d(channels, eps=eps, affine=affine).to(dtype)
     _load_affine(batch_norm, oracle)
-    x = in_layout(seeded_randn(case.shape, 4, dtype, scale=2) + 0.5, layout)
-    assert_close(batch_norm(x), oracle(x), tolerance, what=f"BatchNorm2d output (train mode, {layout} input)")
+    x = in_layout(seeded_randn(case.shape, 4, dtype, scale=0.5) + 0.5, layout)  # variances near 0.25: eps matters
+    assert_close(batch_norm(x), oracle(x), tolerance, what=f"BatchNorm2d output (train mode, eps {eps:g}, {layout} input)")
 
 
 @check("batchnorm2d_running_stats_match_torch")
-@pytest.mark.parametrize("momentum", [0.1, 0.5], ids=["momentum_0.1", "momentum_0.5"])
+@pytest.mark.parametrize("momentum", [0.0, 0.1, 0.5, 1.0], ids=lambda momentum: f"momentum_{momentum}")
 def test_batchnorm2d_running_stats_match_torch(impl, dtype, tolerance, momentum):
+    for affine in (True, False):
+        what = f"BatchNorm2d(3, affine={affine}).to({str(dtype).removeprefix('torch.')}) state dict"
+        _assert_same_layout(
+            impl.BatchNorm2d(3, affine=affine).to(dtype).state_dict(), nn.BatchNorm2d(3, affine=affine).to(dtype).state_dict(), what
+        )
     oracle = nn.BatchNorm2d(3, momentum=momentum).to(dtype)
     batch_norm = impl.BatchNorm2d(3, momentum=momentum).to(dtype)
-    _assert_same_layout(batch_norm.state_dict(), oracle.state_dict(), "BatchNorm2d state dict")
     for step in range(3):
-        x = seeded_randn((4, 3, 5, 5), 10 + step, dtype, scale=1 + step) + 2 * step - 1  # a different mean and spread each step
+        x = seeded_randn((4, 3, 5, 6), 10 + step, dtype, scale=1 + step) + 2 * step - 1  # a different mean and spread each step
         batch_norm(x)
         oracle(x)
         state, expected = batch_norm.state_dict(), oracle.state_dict()
@@ -234,23 +262,28 @@ def test_batchnorm2d_running_stats_match_torch(impl, dtype, tolerance, momentum)
         assert count == step + 1, f"BatchNorm2d num_batches_tracked is {count} after train step {step + 1}, expected {step + 1}"
 
 
+EVAL_SETTINGS = cases(Case("defaults", arguments={}), Case("eps_0.1_momentum_0.3", arguments={"eps": 0.1, "momentum": 0.3}))
+
+
 @check("batchnorm2d_eval_matches_torch")
+@EVAL_SETTINGS
 @layouts
-def test_batchnorm2d_eval_matches_torch(impl, dtype, tolerance, layout):
-    oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=20).to(dtype)
+def test_batchnorm2d_eval_matches_torch(impl, dtype, tolerance, layout, case):
+    oracle = _randomize_batchnorm(nn.BatchNorm2d(3, **case.arguments), seed=20).to(dtype)
     oracle.reset_running_stats()
-    batch_norm = impl.BatchNorm2d(3).to(dtype)
+    batch_norm = impl.BatchNorm2d(3, **case.arguments).to(dtype)
     _load_affine(batch_norm, oracle)
     for step in range(3):
-        x = seeded_randn((4, 3, 5, 5), 21 + step, dtype, scale=3) + 2
+        x = seeded_randn((4, 3, 5, 6), 21 + step, dtype, scale=0.5 + step) + 2
         batch_norm(x)
         oracle(x)
     batch_norm.eval()
     oracle.eval()
     before = {key: value.clone() for key, value in batch_norm.state_dict().items()}
-    x = in_layout(seeded_randn((2, 3, 4, 4), 30, dtype), layout)  # mean 0, variance 1: far from the running statistics
+    x = in_layout(seeded_randn((2, 3, 4, 3), 30, dtype), layout)  # mean 0, variance 1: far from the running statistics
     with torch.no_grad():
-        assert_close(batch_norm(x), oracle(x), tolerance, what=f"BatchNorm2d output (eval mode, after 3 train steps, {layout} input)")
+        what = f"BatchNorm2d output (eval mode, {case.name}, after 3 train steps, {layout} input)"
+        assert_close(batch_norm(x), oracle(x), tolerance, what=what)
     for key, value in batch_norm.state_dict().items():
         if not torch.equal(value, before[key]):
             raise CheckFailure(f"BatchNorm2d changed {key} in eval mode; eval mode must leave the running statistics as they are")
@@ -308,6 +341,42 @@ def test_batchnorm2d_train_normalizes_channels(impl, dtype, tolerance, shape, se
     assert_close(variance, expected_variance, tolerance, what=f"per-channel variance of the train-mode output (eps {eps:g})")
 
 
+BATCHNORM_BAD_INPUTS = cases(
+    Case("three_dims", shape=(4, 3, 5)),
+    Case("four_channels", shape=(2, 4, 3, 3)),
+    Case("one_value_per_channel_in_train", shape=(1, 3, 1, 1)),
+)
+
+
+@check("batchnorm2d_rejects_invalid_input")
+@BATCHNORM_BAD_INPUTS
+def test_batchnorm2d_rejects_invalid_input(impl, dtype, tolerance, case):
+    x = seeded_randn(case.shape, 90, dtype)
+    assert_raises(ValueError, lambda: impl.BatchNorm2d(3).to(dtype)(x), f"BatchNorm2d(3) in train mode on an input of shape {case.shape}")
+    # Eval mode normalises with the running statistics: a single value per channel is a valid input there.
+    oracle = _randomize_batchnorm(nn.BatchNorm2d(3), seed=91).to(dtype).eval()
+    batch_norm = impl.BatchNorm2d(3).to(dtype).eval()
+    _load_checked(batch_norm, oracle.state_dict(), "BatchNorm2d state dict")
+    single = seeded_randn((1, 3, 1, 1), 92, dtype)
+    with torch.no_grad():
+        try:
+            output = batch_norm(single)
+        except ValueError as error:
+            raise CheckFailure(f"BatchNorm2d in eval mode rejected one value per channel ({error}); only train mode needs two") from error
+        assert_close(output, oracle(single), tolerance, what="BatchNorm2d in eval mode on one value per channel")
+    for arguments in ({"num_features": 0}, {"eps": 0.0}, {"eps": -1e-5}, {"momentum": -0.1}, {"momentum": 1.5}):
+        assert_raises(
+            ValueError, lambda arguments=arguments: impl.BatchNorm2d(**{"num_features": 3, **arguments}), f"BatchNorm2d({arguments})"
+        )
+    # Two values per channel are enough in train mode (the boundary): a variance exists.
+    pair = seeded_randn((2, 3, 1, 1), 93, dtype)
+    try:
+        output = impl.BatchNorm2d(3).to(dtype)(pair)
+    except ValueError as error:
+        raise CheckFailure(f"BatchNorm2d in train mode rejected two values per channel ({error}); only one is too few") from error
+    assert_close(output, nn.BatchNorm2d(3).to(dtype)(pair), tolerance, what="BatchNorm2d in train mode on two values per channel")
+
+
 # --- VGG and ResNet blocks --------------------------------------------------------------------------------------------
 
 
@@ -322,6 +391,7 @@ def test_batchnorm2d_train_normalizes_channels(impl, dtype, tolerance, shape, se
     seed=strategies.seeds,
 )
 def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, num_convs, height, width, seed):
+    assert_raises(ValueError, lambda: impl.VGGBlock(in_channels, out_channels, 0), f"VGGBlock({in_channels}, {out_channels}, num_convs=0)")
     block = impl.VGGBlock(in_channels, out_channels, num_convs)
     expected_parameters = sum((c_in * 9 + 1) * out_channels for c_in in [in_channels] + [out_channels] * (num_convs - 1))
     parameters = sum(p.numel() for p in block.parameters())
@@ -336,16 +406,50 @@ def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, 
     assert (output >= 0).all(), f"{what} output has negative values (min {output.min().item():.3g}); ReLU comes before the max-pool"
 
 
+VGG_CASES = cases(
+    Case("one_conv_7x10", in_channels=3, out_channels=4, num_convs=1, size=(7, 10)),
+    Case("two_convs_8x6", in_channels=2, out_channels=5, num_convs=2, size=(8, 6)),
+    Case("three_convs_9x5", in_channels=4, out_channels=3, num_convs=3, size=(9, 5)),
+)
+
+
+def _oracle_vgg_block(in_channels: int, out_channels: int, num_convs: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for index in range(num_convs):
+        layers += [nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.MaxPool2d(2, stride=2))
+
+
+@check("vggblock_matches_sequential")
+@VGG_CASES
+@layouts
+def test_vggblock_matches_sequential(impl, dtype, tolerance, layout, case):
+    with seeded_init(80):
+        oracle = _oracle_vgg_block(case.in_channels, case.out_channels, case.num_convs).to(dtype)
+    block = impl.VGGBlock(case.in_channels, case.out_channels, case.num_convs).to(dtype)
+    keys, values = list(block.state_dict()), list(oracle.state_dict().values())
+    shapes, expected_shapes = [tuple(value.shape) for value in block.state_dict().values()], [tuple(value.shape) for value in values]
+    if shapes != expected_shapes:
+        raise CheckFailure(f"VGGBlock state tensors {shapes} in registration order, expected {expected_shapes} (each conv's weight, bias)")
+    block.load_state_dict(dict(zip(keys, values)))
+    x = in_layout(seeded_randn((2, case.in_channels, *case.size), 81, dtype), layout)
+    with torch.no_grad():
+        what = f"VGGBlock({case.in_channels}, {case.out_channels}, num_convs={case.num_convs}) on {case.size[0]}x{case.size[1]} ({layout} input)"
+        assert_close(block(x), oracle(x), tolerance, what=what)
+
+
 BLOCK_MODES = pytest.mark.parametrize("mode", ["eval", "train"])
 BASIC_BLOCK_CASES = cases(
     Case("identity", in_channels=8, channels=8, stride=1),
     Case("strided_projection", in_channels=8, channels=16, stride=2),
     Case("projection", in_channels=8, channels=16, stride=1),
+    Case("one_input_channel", in_channels=1, channels=4, stride=2),  # a grey image straight into a block
 )
 BOTTLENECK_CASES = cases(
     Case("identity", in_channels=16, channels=4, stride=1),  # 4 * 4 = 16 output channels
     Case("projection", in_channels=8, channels=4, stride=1),
     Case("strided_projection", in_channels=16, channels=8, stride=2),
+    Case("width_1", in_channels=4, channels=1, stride=1),  # a 1-channel 3x3 stage, identity (4 = 4 * 1)
 )
 
 
@@ -395,7 +499,7 @@ def test_resnet18_logits_match_torchvision(impl, dtype, tolerance, layout):
     _load_checked(model, oracle.state_dict(), "resnet18 state dict")
     model.to(dtype).eval()
     oracle.to(dtype).eval()
-    images = in_layout(seeded_randn((2, 3, 64, 64), 72, dtype), layout)
+    images = in_layout(seeded_randn((2, 3, 64, 96), 72, dtype), layout)  # the last feature map is 2x3
     with torch.no_grad():
         assert_close(model(images), oracle(images), tolerance, what=f"resnet18 logits (eval mode, {layout} images)")
 
@@ -421,6 +525,7 @@ COUNT_CASES = cases(
     Case("shared_weights", build=_shared_weights),
     Case("all_frozen", build=lambda: nn.Linear(6, 3).requires_grad_(False)),
     Case("no_parameters", build=lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))),
+    Case("list_of_parameters", build=lambda: list(nn.Linear(3, 2).parameters()), raises=TypeError),  # not an nn.Module
 )
 
 
@@ -429,6 +534,9 @@ COUNT_CASES = cases(
 @COUNT_CASES
 def test_count_parameters_matches_torch(impl, case, trainable_only):
     model = case.build()
+    if case.get("raises"):
+        assert_raises(case.raises, lambda: impl.count_parameters(model, trainable_only=trainable_only), f"count_parameters({case.name})")
+        return
     expected = sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
     count = impl.count_parameters(model, trainable_only=trainable_only)
     if not isinstance(count, int) or isinstance(count, bool):

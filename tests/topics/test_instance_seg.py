@@ -54,7 +54,7 @@ def _per_image(boxes: torch.Tensor, batch: int) -> list[torch.Tensor]:
 @st.composite
 def _roi_cases(draw: st.DrawFn, min_rois: int = 0) -> dict:
     """A feature map, RoIs on and beyond its borders (in image coordinates), and roi_align's other arguments."""
-    batch, channels = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    batch, channels = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     height, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
     scale = draw(st.sampled_from([1.0, 0.5, 0.25]))
     boxes = draw(strategies.rois(batch, height, width, min_rois=min_rois))
@@ -103,7 +103,9 @@ BORDER_CASES = cases(
     Case("sample_on_minus_one", rois=[[0, -2, 1, 0, 3], [0, 1, -2, 3, 0]], output_size=(1, 1), sampling_ratio=1),
     Case("sample_on_far_edge", rois=[[0, 4, 1, 8, 3], [0, 1, 3, 3, 7]], output_size=(1, 1), sampling_ratio=1),
     Case("samples_just_beyond", rois=[[0, -2.2, 1, 0, 3], [0, 4, 1, 8.4, 3], [0, 1, 3, 3, 7.2]], output_size=(1, 1), sampling_ratio=1),
-    Case("samples_between_edge_and_beyond", rois=[[0, -1.8, -1.6, 0.2, 0.0], [0, 4.6, 3.4, 6.8, 5.6]], output_size=(2, 2), sampling_ratio=2),
+    Case(
+        "samples_between_edge_and_beyond", rois=[[0, -1.8, -1.6, 0.2, 0.0], [0, 4.6, 3.4, 6.8, 5.6]], output_size=(2, 2), sampling_ratio=2
+    ),
     Case("overlapping_each_border", rois=[[0, -2, -2, 3, 3], [0, 3, 2, 9, 7], [0, -3, 2, 2, 8]], output_size=(2, 3)),
     Case("entirely_outside", rois=[[0, 10, 10, 14, 14], [0, -9, -9, -5, -5]], output_size=(2, 2)),
     Case("thinner_than_a_cell_legacy", rois=[[0, 1.2, 1.0, 1.5, 4.0], [0, 2.0, 3.3, 5.0, 3.4]], output_size=(2, 2)),
@@ -112,24 +114,58 @@ BORDER_CASES = cases(
     Case("zero_size_aligned", rois=[[0, 2, 2, 2, 2]], output_size=(2, 2), aligned=True),
     Case("adaptive_grid_grows", rois=[[0, 0, 0, 6, 5], [0, 0.5, 0.25, 5.5, 4.75]], output_size=(2, 1), aligned=True),
     Case("no_rois", rois=[], output_size=(3, 3)),
-    Case("image_without_rois", per_image=[[[0.5, 0.5, 3.0, 4.0]], [], [[-1.0, 2.0, 5.5, 5.0], [1.0, 1.0, 2.0, 2.0]]], output_size=(2, 2), sampling_ratio=2),
+    Case(
+        "image_without_rois",
+        per_image=[[[0.5, 0.5, 3.0, 4.0]], [], [[-1.0, 2.0, 5.5, 5.0], [1.0, 1.0, 2.0, 2.0]]],
+        output_size=(2, 2),
+        sampling_ratio=2,
+    ),
     Case("lists_without_rois", per_image=[[], [], []], output_size=(2, 2), sampling_ratio=2),
+    Case(
+        "lists_of_three_images",  # an image in the middle without RoIs, the last with three, on every border
+        per_image=[[[0.5, 0.5, 3.0, 4.0], [-1.5, -1.0, 1.2, 2.0]], [], [[4.0, 3.0, 8.0, 7.5], [0.0, 0.0, 6.0, 5.0], [2.2, 2.2, 2.4, 2.4]]],
+        output_size=(2, 3),
+    ),
+    Case(
+        "tensor_rois_out_of_image_order",
+        rois=[[2, 0.5, 0.5, 3.0, 4.0], [0, -1, 1, 4, 6], [1, 2, 2, 5, 4], [0, 1, 0, 2, 3]],
+        output_size=(3, 2),
+    ),
+    Case(
+        "float32_boxes_on_float64_map",
+        rois=[[0, -0.75, 0.5, 3.25, 4.5], [0, 2.5, 1.0, 6.5, 5.0]],
+        output_size=(2, 2),
+        boxes_dtype=torch.float32,
+    ),
 )
 
 
 @check("roi_align_border_cases")
+@layouts
 @BORDER_CASES
-def test_roi_align_border_cases(impl, dtype, tolerance, case):
+def test_roi_align_border_cases(impl, dtype, tolerance, layout, case):
+    boxes_dtype = case.get("boxes_dtype", dtype)  # the output has the map's dtype whatever the boxes' (torchvision: both the same)
     if case.get("per_image") is not None:
-        features = seeded_randn((3, 2, 5, 6), 9, dtype)
-        boxes = [torch.tensor(rois, dtype=dtype).reshape(-1, 4) for rois in case.per_image]
+        features = seeded_randn((len(case.per_image), 2, 5, 6), 9, dtype)
+        boxes = [torch.tensor(rois, dtype=boxes_dtype).reshape(-1, 4) for rois in case.per_image]
     else:
-        features = seeded_randn((1, 2, 5, 6), 8, dtype)
-        boxes = torch.tensor(case.rois, dtype=dtype).reshape(-1, 5)
+        batch = 1 + int(max((roi[0] for roi in case.rois), default=0))
+        features = seeded_randn((batch, 2, 5, 6), 8, dtype)
+        boxes = torch.tensor(case.rois, dtype=boxes_dtype).reshape(-1, 5)
     sampling_ratio, aligned = case.get("sampling_ratio", -1), case.get("aligned", False)
-    expected = torchvision.ops.roi_align(features, boxes, case.output_size, 1.0, sampling_ratio, aligned)
-    got = impl.roi_align(features, boxes, case.output_size, 1.0, sampling_ratio, aligned)
-    assert_close(got, expected, tolerance, what=f"roi_align ({case.name}, sampling_ratio={sampling_ratio}, aligned={aligned})")
+    expected = torchvision.ops.roi_align(features, _cast(boxes, dtype), case.output_size, 1.0, sampling_ratio, aligned)
+    got = impl.roi_align(in_layout(features, layout), _cast(boxes, boxes_dtype, layout), case.output_size, 1.0, sampling_ratio, aligned)
+    what = f"roi_align ({case.name}, sampling_ratio={sampling_ratio}, aligned={aligned}, {layout})"
+    assert_close(got, expected, tolerance, what=what)
+    if dtype == torch.float64:  # the backward at the borders too (and a zero gradient, still connected, without RoIs)
+        grad_out = seeded_randn(tuple(expected.shape), 10, dtype)
+        arguments = (case.output_size, 1.0, sampling_ratio, aligned)
+        oracle_boxes, graded_boxes = _cast(boxes, dtype), _cast(boxes, boxes_dtype, layout)
+        (expected_gradient,) = gradients(
+            lambda x: torchvision.ops.roi_align(x, oracle_boxes, *arguments), [features], grad_out, "torchvision"
+        )
+        (gradient,) = gradients(lambda x: impl.roi_align(x, graded_boxes, *arguments), [in_layout(features, layout)], grad_out, what)
+        assert_close(gradient, expected_gradient, tolerance, what=f"gradient of {what} with respect to input")
 
 
 @check("roi_align_backward_matches_torchvision")
@@ -147,12 +183,13 @@ def test_roi_align_backward_matches_torchvision(impl, dtype, tolerance, case, se
 @check("roi_align_gradcheck")
 @pytest.mark.parametrize("aligned", [False, True], ids=["legacy", "aligned"])
 @pytest.mark.parametrize("sampling_ratio", [-1, 2], ids=["adaptive", "sampling_2"])
-@pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2"])
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed_0", "seed_1", "seed_2_non_contiguous"])
 def test_roi_align_gradcheck(impl, dtype, tolerance, seed, sampling_ratio, aligned):
-    features = seeded_randn((2, 1, 4, 5), seed, dtype)
-    boxes = torch.tensor([[0, -1.5, -0.7, 2.5, 3.2], [1, 2.3, 1.1, 6.4, 4.9], [1, 0.4, 0.6, 1.1, 1.3]], dtype=dtype)
+    layout = "non_contiguous" if seed == 2 else "contiguous"  # the map and the RoIs
+    features = in_layout(seeded_randn((2, 1, 4, 5), seed, dtype), layout)
+    boxes = in_layout(torch.tensor([[0, -1.5, -0.7, 2.5, 3.2], [1, 2.3, 1.1, 6.4, 4.9], [1, 0.4, 0.6, 1.1, 1.3]], dtype=dtype), layout)
     gradcheck_or_fail(lambda x: impl.roi_align(x, boxes, (2, 2), 1.0, sampling_ratio, aligned), (features,), tolerance,
-                      f"roi_align (sampling_ratio={sampling_ratio}, aligned={aligned})")  # fmt: skip
+                      f"roi_align (sampling_ratio={sampling_ratio}, aligned={aligned}, {layout})")  # fmt: skip
 
 
 # --- RoIPool ----------------------------------------------------------------------------------------------------------
@@ -160,13 +197,16 @@ def test_roi_align_gradcheck(impl, dtype, tolerance, seed, sampling_ratio, align
 
 @st.composite
 def _roi_pool_cases(draw: st.DrawFn) -> dict:
-    batch, height, width = draw(st.integers(1, 2)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
+    batch, height, width = draw(st.integers(1, 3)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
     scale = draw(st.sampled_from([1.0, 0.5]))
     boxes = draw(strategies.rois(batch, height, width, min_rois=1))
     boxes[:, 1:] /= scale
     features = seeded_randn((batch, 2, height, width), draw(strategies.seeds), torch.float64)
     if draw(st.booleans()):
         features = features.mul(1.5).round()  # a few distinct values: many ties within a bin
+    if draw(st.booleans()):  # torchvision's other form: one Tensor[L_i, 4] per image, in image order
+        boxes = boxes[torch.argsort(boxes[:, 0], stable=True)]
+        boxes = boxes if not draw(st.booleans()) else _per_image(boxes, batch)
     return {"features": features, "boxes": boxes, "output_size": draw(st.tuples(st.integers(1, 4), st.integers(1, 4))), "scale": scale}
 
 
@@ -174,12 +214,16 @@ def _roi_pool_cases(draw: st.DrawFn) -> dict:
 @layouts
 @given(case=_roi_pool_cases(), seed=strategies.seeds)
 def test_roi_pool_matches_torchvision(impl, dtype, tolerance, layout, case, seed):
-    features, boxes, output_size, scale = case["features"].to(dtype), case["boxes"].to(dtype), case["output_size"], case["scale"]
-    what = f"roi_pool (map {tuple(features.shape)}, output_size={output_size}, spatial_scale={scale}, {layout})"
+    features, boxes, output_size, scale = case["features"].to(dtype), _cast(case["boxes"], dtype), case["output_size"], case["scale"]
+    form = "Tensor[K, 5]" if isinstance(boxes, torch.Tensor) else f"a list of {len(boxes)} images' boxes"
+    what = f"roi_pool (map {tuple(features.shape)}, boxes as {form}, output_size={output_size}, spatial_scale={scale}, {layout})"
     expected = torchvision.ops.roi_pool(features, boxes, output_size, scale)
-    assert_close(impl.roi_pool(in_layout(features, layout), in_layout(boxes, layout), output_size, scale), expected, tolerance, what=what)
+    got = impl.roi_pool(in_layout(features, layout), _cast(boxes, dtype, layout), output_size, scale)
+    assert_close(got, expected, tolerance, what=what)
     grad_out = seeded_randn(tuple(expected.shape), seed, dtype)
-    (expected_gradient,) = gradients(lambda x: torchvision.ops.roi_pool(x, boxes, output_size, scale), [features], grad_out, "torchvision.ops.roi_pool")
+    (expected_gradient,) = gradients(
+        lambda x: torchvision.ops.roi_pool(x, boxes, output_size, scale), [features], grad_out, "torchvision.ops.roi_pool"
+    )
     (gradient,) = gradients(lambda x: impl.roi_pool(x, boxes, output_size, scale), [features], grad_out, what)
     assert_close(gradient, expected_gradient, tolerance, what=f"gradient of {what}")
 
@@ -194,18 +238,23 @@ OTHER_WEIGHTS = Case("other_weights", keywords={"weights": (2.0, 3.0, 0.5, 4.0)}
 @check("encode_boxes_matches_torchvision")
 @layouts
 @cases(DEFAULT_WEIGHTS, UNIT_WEIGHTS, OTHER_WEIGHTS, argname="weights")
-def test_encode_boxes_matches_torchvision(impl, dtype, tolerance, layout, weights):
-    boxes, anchors = random_boxes(32, 1, dtype=dtype), random_boxes(32, 2, dtype=dtype)
-    expected = BoxCoder(weights.weights).encode_single(boxes, anchors)
+@pytest.mark.parametrize("anchors_dtype", ["same", "other"], ids=["anchors_same_dtype", "anchors_other_dtype"])
+def test_encode_boxes_matches_torchvision(impl, dtype, tolerance, layout, weights, anchors_dtype):
+    other = torch.float64 if dtype == torch.float32 else torch.float32
+    boxes, anchors = random_boxes(32, 1, dtype=dtype), random_boxes(32, 2, dtype=dtype if anchors_dtype == "same" else other)
+    expected = BoxCoder(weights.weights).encode_single(boxes, anchors.to(dtype))  # the boxes' dtype (torchvision promotes)
     got = impl.encode_boxes(in_layout(boxes, layout), in_layout(anchors, layout), **weights.keywords)
-    assert_close(got, expected, tolerance, what=f"encode_boxes ({weights.name}, {layout})")
+    assert_close(got, expected, tolerance, what=f"encode_boxes ({weights.name}, anchors {anchors.dtype}, {layout})")
 
 
 DECODE_CASES = cases(
     Case("one_set_default", sets=1, scale=2.0),
     Case("three_sets_default", sets=3, scale=2.0),
-    Case("other_weights_and_clamp", sets=3, weights=(2.0, 3.0, 0.5, 4.0), clamp=2.0, scale=2.0),
-    Case("far_beyond_the_clamp", sets=2, scale=200.0),  # dw / 5 up to ~100: exp would overflow without the clamp
+    Case("other_weights_and_clamp", sets=3, weights=(2.0, 3.0, 0.5, 4.0), clamp=2.0, scale=2.0, clamped=True),
+    Case("far_beyond_the_clamp", sets=2, scale=200.0, clamped=True),  # dw / 5 up to ~100: exp would overflow without the clamp
+    Case("other_clamp_only", sets=2, clamp=0.5, scale=4.0, clamped=True),  # default weights: dw / 5 beyond 0.5 for many rows
+    Case("other_weights_beyond_default_clamp", sets=1, weights=(1.0, 0.5, 2.0, 0.25), scale=8.0, clamped=True),  # dh / 0.25 past 4.14
+    Case("anchors_of_the_other_dtype", sets=2, scale=2.0, other_anchors=True),  # the output has the deltas' dtype
 )
 
 
@@ -213,10 +262,16 @@ DECODE_CASES = cases(
 @layouts
 @DECODE_CASES
 def test_decode_boxes_matches_torchvision(impl, dtype, tolerance, layout, case):
-    anchors = random_boxes(24, 3, dtype=dtype)
+    other = torch.float64 if dtype == torch.float32 else torch.float32
+    anchors = random_boxes(24, 3, dtype=other if case.get("other_anchors") else dtype)
     deltas = seeded_randn((24, 4 * case.sets), 4, dtype, scale=case.scale)
+    clamp, weights = case.get("clamp", math.log(1000 / 16)), case.get("weights") or (10.0, 10.0, 5.0, 5.0)
+    clamped = (deltas[:, 2::4] / weights[2] > clamp) | (deltas[:, 3::4] / weights[3] > clamp)
+    assert bool(clamped.any()) or not case.get("clamped"), f"{case.name}: no size delta reaches the clamp"
     keywords = {key: case.get(key) for key in ("weights", "clamp") if case.get(key) is not None}
-    coder = BoxCoder(case.get("weights") or (10.0, 10.0, 5.0, 5.0), **({"bbox_xform_clip": case.clamp} if case.get("clamp") is not None else {}))
+    coder = BoxCoder(
+        case.get("weights") or (10.0, 10.0, 5.0, 5.0), **({"bbox_xform_clip": case.clamp} if case.get("clamp") is not None else {})
+    )
     expected = coder.decode_single(deltas, anchors)
     got = impl.decode_boxes(in_layout(deltas, layout), in_layout(anchors, layout), **keywords)
     assert_close(got, expected, tolerance, what=f"decode_boxes ({case.name}, {layout})")
@@ -250,7 +305,9 @@ ANCHOR_CASES = cases(
     Case("one_cell", grid=(1, 1), stride=16, sizes=(32.0,), ratios=(1.0,)),
     Case("three_sizes_three_ratios", grid=(5, 7), stride=8, sizes=(8.0, 16.0, 32.0), ratios=(0.5, 1.0, 2.0)),
     Case("fractional_sizes", grid=(3, 2), stride=4, sizes=(10.0, 13.3), ratios=(0.7, 1.0)),
-    Case("halves_round_to_even", grid=(2, 4), stride=5, sizes=(3.0, 5.0, 7.0, 9.0), ratios=(1.0,)),  # half-widths 1.5, 2.5, 3.5, 4.5 -> 2, 2, 4, 4
+    Case(
+        "halves_round_to_even", grid=(2, 4), stride=5, sizes=(3.0, 5.0, 7.0, 9.0), ratios=(1.0,)
+    ),  # half-widths 1.5, 2.5, 3.5, 4.5 -> 2, 2, 4, 4
 )
 
 
@@ -283,9 +340,10 @@ PASTE_BOXES = [
     Case("M28_padding_1", mask_size=28, padding=1),
     Case("M28_padding_2", mask_size=28, padding=2),
     Case("no_masks", mask_size=7, padding=1, count=0),
+    Case("M7_float64_boxes", mask_size=7, padding=1, boxes_dtype=torch.float64),  # the output has the masks' dtype
 )
 def test_paste_masks_matches_torchvision(impl, dtype, tolerance, layout, case):
-    boxes = torch.tensor(PASTE_BOXES[: case.get("count")], dtype=dtype).reshape(-1, 4)
+    boxes = torch.tensor(PASTE_BOXES[: case.get("count")], dtype=case.get("boxes_dtype", dtype)).reshape(-1, 4)
     masks = seeded_rand((len(boxes), 1, case.mask_size, case.mask_size), case.mask_size + case.padding, dtype)
     expected = torchvision_paste(masks, boxes, (60, 64), case.padding)
     got = impl.paste_masks_in_image(in_layout(masks, layout), in_layout(boxes, layout), (60, 64), case.padding)
@@ -312,6 +370,8 @@ def _mask_sets(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
         first[4] = False
     if case.get("as_uint8"):
         first, second = first.to(torch.uint8), second.to(torch.uint8)
+    if case.get("second_uint8"):
+        second = second.to(torch.uint8)
     if case.get("first_empty"):
         first = first[:0]
     return first, second
@@ -323,6 +383,7 @@ def _mask_sets(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
     Case("random", seed=6),
     Case("identical_disjoint_empty", seed=24, special_pairs=True),
     Case("uint8", seed=5, as_uint8=True),
+    Case("bool_and_uint8", seed=7, second_uint8=True),
     Case("empty_sets", seed=10, first_empty=True),
 )
 def test_mask_iou_matches_loop(impl, tolerance, layout, case):
@@ -381,7 +442,13 @@ def test_rle_decode_matches_pycocotools(impl, rle):
         raise CheckFailure(f"rle_decode of counts {rle['counts']} (size {rle['size']}): got {described} with {wrong} pixels wrong, "
                            f"expected pycocotools' bool {tuple(expected.shape)} mask")  # fmt: skip
     broken = {"size": list(rle["size"]), "counts": [*rle["counts"], 1]}
-    assert_raises(ValueError, lambda: impl.rle_decode(broken), f"rle_decode of counts summing to {height * width + 1} for a {height} x {width} mask")
+    assert_raises(
+        ValueError, lambda: impl.rle_decode(broken), f"rle_decode of counts summing to {height * width + 1} for a {height} x {width} mask"
+    )
+    negative = {"size": list(rle["size"]), "counts": [*rle["counts"], 2, -2]}  # still summing to H * W
+    assert_raises(
+        ValueError, lambda: impl.rle_decode(negative), f"rle_decode of counts {negative['counts']} (a negative run, summing to H * W)"
+    )
 
 
 @check("rle_round_trip")
@@ -391,3 +458,53 @@ def test_rle_round_trip(impl, mask):
     if not isinstance(decoded, torch.Tensor) or decoded.shape != mask.shape or not torch.equal(decoded.bool(), mask):
         got = tuple(decoded.shape) if isinstance(decoded, torch.Tensor) else type(decoded).__name__
         raise CheckFailure(f"rle_decode(rle_encode(mask)) of a {tuple(mask.shape)} mask gave {got}, not the mask back")
+
+
+# --- input validation -------------------------------------------------------------------------------------------------
+
+MAP = seeded_randn((3, 2, 5, 6), 30)
+ROIS = torch.tensor([[0, 1.0, 1.0, 4.0, 3.0], [2, 0.5, 0.0, 5.5, 4.0]])
+BOXES = random_boxes(3, 31)
+
+
+def _rois_with_index(index: float) -> torch.Tensor:
+    rois = ROIS.clone()
+    rois[1, 0] = index
+    return rois
+
+
+@check("invalid_inputs_raise_clear_errors")
+@cases(
+    Case("roi_align_batch_index_N", expected=ValueError, call=lambda impl: impl.roi_align(MAP, _rois_with_index(3), 2)),
+    Case("roi_align_batch_index_minus_1", expected=ValueError, call=lambda impl: impl.roi_align(MAP, _rois_with_index(-1), 2)),
+    Case("roi_align_four_lists_three_images", expected=ValueError, call=lambda impl: impl.roi_align(MAP, [BOXES[:1]] * 4, 2)),
+    Case("roi_align_output_size_0", expected=ValueError, call=lambda impl: impl.roi_align(MAP, ROIS, (0, 2))),
+    Case("roi_align_integer_map", expected=TypeError, call=lambda impl: impl.roi_align(MAP.long(), ROIS, 2)),
+    Case("roi_pool_batch_index_N", expected=ValueError, call=lambda impl: impl.roi_pool(MAP, _rois_with_index(3), 2)),
+    Case("roi_pool_batch_index_minus_1", expected=ValueError, call=lambda impl: impl.roi_pool(MAP, _rois_with_index(-1), 2)),
+    Case("roi_pool_four_lists_three_images", expected=ValueError, call=lambda impl: impl.roi_pool(MAP, [BOXES[:1]] * 4, 2)),
+    Case("roi_pool_output_size_0", expected=ValueError, call=lambda impl: impl.roi_pool(MAP, ROIS, (2, 0))),
+    Case("encode_3_boxes_2_anchors", expected=ValueError, call=lambda impl: impl.encode_boxes(BOXES, BOXES[:2])),
+    Case("encode_3d_boxes", expected=ValueError, call=lambda impl: impl.encode_boxes(BOXES[:, :, None], BOXES)),
+    Case("roi_align_3d_rois", expected=ValueError, call=lambda impl: impl.roi_align(MAP, ROIS[:, :, None], 2)),
+    Case("decode_6_columns", expected=ValueError, call=lambda impl: impl.decode_boxes(torch.zeros(3, 6), BOXES)),
+    Case("decode_2_anchors_3_rows", expected=ValueError, call=lambda impl: impl.decode_boxes(torch.zeros(3, 4), BOXES[:2])),
+    Case("anchor_grid_no_sizes", expected=ValueError, call=lambda impl: impl.anchor_grid((2, 3), 8, (), (1.0,))),
+    Case("anchor_grid_size_0", expected=ValueError, call=lambda impl: impl.anchor_grid((2, 3), 8, (0.0, 16.0), (1.0,))),
+    Case("anchor_grid_ratio_minus_1", expected=ValueError, call=lambda impl: impl.anchor_grid((2, 3), 8, (16.0,), (1.0, -1.0))),
+    Case("anchor_grid_stride_0", expected=ValueError, call=lambda impl: impl.anchor_grid((2, 3), 0, (16.0,), (1.0,))),
+    Case(
+        "paste_2_boxes_3_masks",
+        expected=ValueError,
+        call=lambda impl: impl.paste_masks_in_image(torch.rand(3, 1, 7, 7), BOXES[:2], (20, 24)),
+    ),
+    Case(
+        "mask_iou_sizes_differ",
+        expected=ValueError,
+        call=lambda impl: impl.mask_iou(torch.ones(2, 5, 5, dtype=torch.bool), torch.ones(1, 5, 6, dtype=torch.bool)),
+    ),
+    Case("mask_iou_float_masks", expected=TypeError, call=lambda impl: impl.mask_iou(torch.ones(2, 5, 5), torch.ones(1, 5, 5))),
+    Case("rle_encode_float_mask", expected=TypeError, call=lambda impl: impl.rle_encode(torch.ones(4, 3))),
+)
+def test_invalid_inputs_raise_clear_errors(impl, case):
+    assert_raises(case.expected, lambda: case.call(impl), case.name)
