@@ -21,7 +21,7 @@ from harness.spec import load_specs
 from harness.spec.scoring import score_items
 from harness.topic.loader import resolve_implementation
 
-__all__ = ["grade_canary", "REPLACE", "expect", "LearnerBug", "BUG_KINDS", "assert_loses", "plan_batches", "learner_bug_test", "MIN_LEARNER_BUGS"]
+__all__ = ["grade_canary", "REPLACE", "expect", "LearnerBug", "BUG_KINDS", "recompiled", "assert_loses", "plan_batches", "learner_bug_test", "MIN_LEARNER_BUGS"]
 
 # Starts the overrides of a boundary canary: ``_replace(names, transform)`` makes each named interface return
 # ``transform(reference result, *arguments)``, the arguments in signature order however they were passed. The
@@ -72,6 +72,23 @@ def grade_canary(tmp_path: Path, topic: str, overrides: str, checks: list[str]) 
     run = run_topic(resolve_implementation(submission), topic, tier="full", checks=checks)
     scores = score_items(run.items, expected={topic: run.expected}, missing={topic: run.problem} if run.problem else None)
     return {result.check: result.outcome for topic_score in scores.topics for result in topic_score.checks}
+
+
+def recompiled(topic: str, function: str, old: str, new: str) -> str:
+    """Overrides that redefine the reference's top-level ``function`` with every ``old`` replaced by ``new`` in its
+    source (a bug inside a long function, without copying all of it into the canary); fails when ``old`` is not there."""
+    source = (REFERENCE_DIR / f"{topic}.py").read_text()
+    node = next(
+        (n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == function), None
+    )
+    if node is None:
+        raise ValueError(f"reference/{topic}.py has no top-level {function}")
+    lines = source.splitlines(keepends=True)
+    first = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list])
+    definition = "".join(lines[first - 1 : node.end_lineno])
+    if old not in definition:
+        raise ValueError(f"canary out of date: reference/{topic}.py's {function} has no {old!r}")
+    return definition.replace(old, new)
 
 
 # The classes of learner bugs a catalogue draws from (docs/writing-a-topic.md, "Learner bugs").
@@ -161,7 +178,7 @@ def _references(code: str) -> dict[str, set[str]]:
 
 def _dynamic(bug: LearnerBug) -> bool:
     """Whether the bug rebinds interfaces at run time (the REPLACE prelude): it gets a topic process of its own."""
-    return "_replace(" in bug.overrides or "globals()" in bug.overrides
+    return any(marker in bug.overrides for marker in ("_replace(", "globals()", "exec(", "setattr("))
 
 
 def plan_batches(topic: str, bugs: list[LearnerBug]) -> list[list[LearnerBug]]:

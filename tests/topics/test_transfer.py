@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
@@ -73,7 +73,9 @@ def _vary_batch_norm_statistics(model: nn.Module, seed: int) -> None:
 @functools.cache
 def _prototype(kind: str) -> nn.Module:
     with seeded_init(5):
-        model = {"shapes_net": ShapesNet, "resnet18": lambda: torchvision.models.resnet18(num_classes=7), "mlp_bn1d": _MLPWithBatchNorm1d}[kind]()
+        model = {"shapes_net": ShapesNet, "resnet18": lambda: torchvision.models.resnet18(num_classes=7), "mlp_bn1d": _MLPWithBatchNorm1d}[
+            kind
+        ]()
     _vary_batch_norm_statistics(model, seed=6)
     return model
 
@@ -111,7 +113,10 @@ FREEZE_PARTS = cases(
     Case("shapes_net-first-two-stages", kind="shapes_net", select=lambda model: model.stages[:2]),
     Case("resnet18-layer2", kind="resnet18", select=lambda model: model.layer2),
     Case("resnet18-stem-bn1", kind="resnet18", select=lambda model: model.bn1),
+    # a Linear and a BatchNorm1d: freezing that knows only Conv2d or BatchNorm2d misses them
+    Case("mlp_bn1d-linear-and-batchnorm1d", kind="mlp_bn1d", select=lambda model: model.layers[1:3]),
 )
+HEAD_LAYER = {"shapes_net": lambda model: model.head, "resnet18": lambda model: model.fc, "mlp_bn1d": lambda model: model.layers[4]}
 
 
 @check("freeze_stops_updates")
@@ -127,18 +132,24 @@ def test_freeze_stops_updates(impl, case):
     names = _names(model)
     wrong = [names[id(p)] for p in model.parameters() if p.requires_grad == (id(p) in inside)]
     if wrong:
-        raise CheckFailure(f"{case.name}: requires_grad should be False exactly on the frozen part; wrong for {wrong[:4]} ({len(wrong)} in all)")
+        raise CheckFailure(
+            f"{case.name}: requires_grad should be False exactly on the frozen part; wrong for {wrong[:4]} ({len(wrong)} in all)"
+        )
     before = _state(model)
     _sgd_steps(model, steps=3, seed=11)
     after = _state(model)
     moved_inside = [names[key] for key in inside if not torch.equal(before[key], after[key])]
     if moved_inside:
-        raise CheckFailure(f"{case.name}: after model.train() and 3 SGD steps, frozen tensors changed: {moved_inside[:4]} ({len(moved_inside)} in all)")
+        raise CheckFailure(
+            f"{case.name}: after model.train() and 3 SGD steps, frozen tensors changed: {moved_inside[:4]} ({len(moved_inside)} in all)"
+        )
     outside_running = [key for key, name in names.items() if key not in inside and name.endswith("running_mean")]
-    head_weight = id(getattr(model, HEAD[kind]).weight)
+    head_weight = id(HEAD_LAYER[kind](model).weight)
     stuck = [names[key] for key in [*outside_running, head_weight] if torch.equal(before[key], after[key])]
     if stuck:
-        raise CheckFailure(f"{case.name}: tensors outside the frozen part did not train (freeze reached too far): {stuck[:4]} ({len(stuck)} in all)")
+        raise CheckFailure(
+            f"{case.name}: tensors outside the frozen part did not train (freeze reached too far): {stuck[:4]} ({len(stuck)} in all)"
+        )
 
 
 # --- freeze_bn_stats --------------------------------------------------------------------------------------------------
@@ -162,6 +173,13 @@ def test_freeze_bn_stats_uses_running_statistics(impl, dtype, tolerance, kind, c
     changed = [names[key] for key, value in _state(model).items() if not torch.equal(value, before[key])]
     if changed:
         raise CheckFailure(f"{kind}: forward passes in training mode changed {changed[:4]} ({len(changed)} in all)")
+    evaluating = [
+        name or type(layer).__name__ for name, layer in model.named_modules() if not isinstance(layer, BATCH_NORM) and not layer.training
+    ]
+    if evaluating:  # a side effect beyond the batch norms: a dropout there would stop dropping
+        raise CheckFailure(
+            f"{kind}: after model.train() and a forward pass, layers other than batch norms are in evaluation mode: {evaluating[:4]} ({len(evaluating)} in all)"
+        )
     outputs.sum().backward()
     weights = [layer.weight for layer in model.modules() if isinstance(layer, BATCH_NORM)]
     if not all(p.requires_grad for p in model.parameters()) or any(w.grad is None for w in weights):
@@ -230,7 +248,9 @@ def test_trainable_param_count_matches_torch(impl, case):
 def _check_new_head(model: nn.Module, kind: str, old: nn.Linear, num_classes: int, what: str) -> nn.Linear:
     head = getattr(model, HEAD[kind])
     if head is old or not isinstance(head, nn.Linear):
-        raise CheckFailure(f"{what}: model.{HEAD[kind]} should be a new nn.Linear, got {'the old layer' if head is old else type(head).__name__}")
+        raise CheckFailure(
+            f"{what}: model.{HEAD[kind]} should be a new nn.Linear, got {'the old layer' if head is old else type(head).__name__}"
+        )
     if (head.in_features, head.out_features) != (old.in_features, num_classes) or head.bias is None:
         raise CheckFailure(
             f"{what}: expected Linear({old.in_features}, {num_classes}) with a bias, got Linear({head.in_features}, "
@@ -238,20 +258,54 @@ def _check_new_head(model: nn.Module, kind: str, old: nn.Linear, num_classes: in
         )
     if not all(p.requires_grad for p in head.parameters()):
         raise CheckFailure(f"{what}: the new head must be trainable")
-    bound = 1 / old.in_features**0.5  # nn.Linear's default: weights and bias uniform in [-bound, bound]
-    weight = head.weight.detach()
-    if weight.abs().max() > bound or weight.std() == 0:
-        raise CheckFailure(f"{what}: the new head's weights are not torch's default initialisation (|w| <= {bound:.4f}, not constant)")
+    if head.weight.dtype != old.weight.dtype or head.bias.dtype != old.weight.dtype:
+        raise CheckFailure(f"{what}: the new head is {head.weight.dtype}, the model (and its old head) {old.weight.dtype}")
     return head
 
 
+def _check_default_initialisation(head: nn.Linear, seed: int, what: str) -> None:
+    """The head's weight and bias are those torch's default initialisation draws from the global RNG seeded with
+    ``seed``: nn.Linear built under the same seed, in the head's dtype (or in float32 and then cast)."""
+    for build_dtype in dict.fromkeys([head.weight.dtype, torch.float32]):
+        with seeded_init(seed):
+            expected = nn.Linear(head.in_features, head.out_features, dtype=build_dtype).to(head.weight.dtype)
+        if torch.equal(head.weight.detach(), expected.weight.detach()) and torch.equal(head.bias.detach(), expected.bias.detach()):
+            return
+    bound = 1 / head.in_features**0.5
+    raise CheckFailure(
+        f"{what}: the new head's weight and bias are not nn.Linear's default initialisation drawn from the global RNG "
+        f"(uniform in +-{bound:.4f}, kaiming for the weight): weight in [{float(head.weight.min()):.4f}, {float(head.weight.max()):.4f}], "
+        f"bias in [{float(head.bias.min()):.4f}, {float(head.bias.max()):.4f}]"
+    )
+
+
+REPLACE_HEAD_CASES = cases(
+    *(
+        Case(
+            f"{kind}-{num_classes}-classes-{'frozen-first' if frozen else 'trainable'}",
+            kind=kind,
+            num_classes=num_classes,
+            frozen=frozen,
+            dtype=torch.float32,
+        )
+        for kind in MODEL_KINDS
+        for num_classes in (1, 3, 5, 10)
+        for frozen in (False, True)
+    ),
+    *(
+        Case(f"{kind}-{num_classes}-classes-float64", kind=kind, num_classes=num_classes, frozen=False, dtype=torch.float64)
+        for kind in MODEL_KINDS
+        for num_classes in (3, 5)
+    ),
+)
+
+
 @check("replace_head_makes_a_new_classifier")
-@pytest.mark.parametrize("frozen", [False, True], ids=["trainable", "frozen-first"])
-@pytest.mark.parametrize("num_classes", [1, 3, 5, 10])
-@pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_replace_head_makes_a_new_classifier(impl, kind, num_classes, frozen):
-    what = f"{kind}, {num_classes} classes" + (", frozen first" if frozen else "")
-    model = _fresh(kind).requires_grad_(not frozen)
+@REPLACE_HEAD_CASES
+def test_replace_head_makes_a_new_classifier(impl, case):
+    kind, num_classes, frozen, model_dtype = case.kind, case.num_classes, case.frozen, case.dtype
+    what = f"{kind} ({model_dtype}), {num_classes} classes" + (", frozen first" if frozen else "")
+    model = _fresh(kind).requires_grad_(not frozen).to(model_dtype)
     old = getattr(model, HEAD[kind])
     outside_head = [t for name, t in model.state_dict(keep_vars=True).items() if not name.startswith(f"{HEAD[kind]}.")]
     kept = {id(t): (t, t.detach().clone(), t.requires_grad) for t in outside_head}
@@ -260,20 +314,23 @@ def test_replace_head_makes_a_new_classifier(impl, kind, num_classes, frozen):
     if returned is not model:
         raise CheckFailure(f"{what}: replace_head returned {type(returned).__name__}, not the model")
     head = _check_new_head(model, kind, old, num_classes, what)
+    _check_default_initialisation(head, num_classes, what)
     now = {id(t): t for name, t in model.state_dict(keep_vars=True).items() if not name.startswith(f"{HEAD[kind]}.")}
     if now.keys() != kept.keys():
         raise CheckFailure(f"{what}: parameters or buffers outside the head were replaced, added or removed")
-    changed = [key for key, (tensor, value, grad) in kept.items() if not torch.equal(tensor.detach(), value) or tensor.requires_grad != grad]
+    changed = [
+        key for key, (tensor, value, grad) in kept.items() if not torch.equal(tensor.detach(), value) or tensor.requires_grad != grad
+    ]
     if changed:
         raise CheckFailure(f"{what}: {len(changed)} tensors outside the head changed value or requires_grad")
     seen: list[Tensor] = []
     hook = head.register_forward_hook(lambda module, inputs, output: seen.append(output))
     model.eval()
     with torch.no_grad():
-        outputs = model(seeded_rand((3, *IMAGE), num_classes))
+        outputs = model(seeded_rand((3, *IMAGE), num_classes, model_dtype))
     hook.remove()
-    if outputs.shape != (3, num_classes):
-        raise CheckFailure(f"{what}: outputs have shape {tuple(outputs.shape)}, expected (3, {num_classes})")
+    if outputs.shape != (3, num_classes) or outputs.dtype != model_dtype:
+        raise CheckFailure(f"{what}: outputs are {outputs.dtype}{list(outputs.shape)}, expected {model_dtype}[3, {num_classes}]")
     if len(seen) != 1 or not torch.equal(seen[0], outputs):
         raise CheckFailure(f"{what}: the model's outputs are not those of its new head")
 
@@ -291,11 +348,25 @@ def _depth_of(kind: str, name: str) -> int:
     return STAGES[kind] if first in ("conv1", "bn1") else STAGES[kind] - int(first.removeprefix("layer"))
 
 
+@functools.cache
+def _partly_frozen_prototype(kind: str) -> nn.Module:
+    """The test model with its first stage, one tensor of its last stage and the head's bias frozen (as during gradual
+    unfreezing): frozen parameters belong in their groups too."""
+    model = copy.deepcopy(_prototype(kind))
+    first, last = (model.stages[0], model.stages[3]) if kind == "shapes_net" else (model.layer1, model.layer4)
+    first.requires_grad_(False)
+    next(last.parameters()).requires_grad_(False)
+    getattr(model, HEAD[kind]).bias.requires_grad_(False)
+    return model
+
+
 @check("discriminative_param_groups_match_depths")
+@pytest.mark.parametrize("frozen", [False, True], ids=["trainable", "partly-frozen"])
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @given(base_lr=st.floats(1e-5, 1.0), decay=st.floats(0.05, 1.0))
-def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, base_lr, decay):
-    model = _prototype(kind)
+@example(base_lr=0.01, decay=1.0)  # the boundary: one rate for every depth, valid
+def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, frozen, base_lr, decay):
+    model = _partly_frozen_prototype(kind) if frozen else _prototype(kind)
     groups = impl.discriminative_param_groups(model, base_lr, decay)
     well_formed = isinstance(groups, list) and all(isinstance(group, dict) and {"params", "lr"} <= set(group) for group in groups)
     if not well_formed or len(groups) != STAGES[kind] + 1:
@@ -313,7 +384,9 @@ def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, 
             placed[id(parameter)] = depth
     names = {id(p): name for name, p in model.named_parameters()}
     missing = [names[key] for key in depth_of if key not in placed]
-    misplaced = [f"{names[key]} in group {placed[key]}, depth {depth}" for key, depth in depth_of.items() if key in placed and placed[key] != depth]
+    misplaced = [
+        f"{names[key]} in group {placed[key]}, depth {depth}" for key, depth in depth_of.items() if key in placed and placed[key] != depth
+    ]
     if missing or misplaced or len(placed) != len(depth_of):
         raise CheckFailure(f"{kind}: parameters missing {missing[:3]}, in the wrong group {misplaced[:3]} ({len(misplaced)} in all)")
     optimizer = torch.optim.SGD(groups, lr=1.0)
@@ -335,7 +408,7 @@ def test_progressive_unfreeze_schedule_matches_formula(impl, num_stages, epochs,
         first = next((e for e, (got, want) in enumerate(zip(schedule, expected)) if got != want), min(len(schedule), len(expected)))
         raise CheckFailure(
             f"progressive_unfreeze_schedule({num_stages}, {epochs}, {unfreeze_every}) differs from min(num_stages, e // unfreeze_every) "
-            f"from epoch {first} on: got {schedule[first:first + 5]}, expected {expected[first:first + 5]} (lengths {len(schedule)}, {epochs})"
+            f"from epoch {first} on: got {schedule[first : first + 5]}, expected {expected[first : first + 5]} (lengths {len(schedule)}, {epochs})"
         )
 
 
@@ -383,14 +456,24 @@ def test_linear_probe_matches_sklearn(impl, dtype, tolerance, layout, case):
 INVALID_CALLS = cases(
     Case("replace-head-of-a-sequential", error=TypeError, call=lambda impl: impl.replace_head(nn.Sequential(nn.Linear(3, 3)), 2)),
     Case("replace-head-zero-classes", error=ValueError, call=lambda impl: impl.replace_head(_fresh("shapes_net"), 0)),
-    Case("groups-of-a-sequential", error=TypeError, call=lambda impl: impl.discriminative_param_groups(nn.Sequential(nn.Linear(3, 3)), 0.1, 0.5)),
+    Case(
+        "groups-of-a-sequential",
+        error=TypeError,
+        call=lambda impl: impl.discriminative_param_groups(nn.Sequential(nn.Linear(3, 3)), 0.1, 0.5),
+    ),
     Case("groups-zero-base-lr", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.0, 0.5)),
     Case("groups-zero-decay", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 0.0)),
-    Case("groups-decay-above-one", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 1.5)),
+    Case(
+        "groups-decay-above-one", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), 0.1, 1.5)
+    ),
     Case("schedule-negative-stages", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(-1, 10, 2)),
     Case("schedule-zero-epochs", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(4, 0, 2)),
     Case("schedule-zero-every", error=ValueError, call=lambda impl: impl.progressive_unfreeze_schedule(4, 10, 0)),
-    Case("probe-integer-features", error=TypeError, call=lambda impl: impl.linear_probe(torch.ones(6, 2, dtype=torch.int64), torch.arange(6) % 2)),
+    Case(
+        "probe-integer-features",
+        error=TypeError,
+        call=lambda impl: impl.linear_probe(torch.ones(6, 2, dtype=torch.int64), torch.arange(6) % 2),
+    ),
     Case("probe-1d-features", error=ValueError, call=lambda impl: impl.linear_probe(torch.ones(6), torch.arange(6) % 2)),
     Case("probe-labels-length", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.arange(5) % 2)),
     Case(
@@ -399,6 +482,31 @@ INVALID_CALLS = cases(
         call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.tensor([0, 0, 2, 2, 0, 2])),
     ),
     Case("probe-zero-c", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.arange(6) % 2, 0.0)),
+    Case("probe-negative-c", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.arange(6) % 2, -1.0)),
+    Case(
+        "probe-labels-as-a-list",
+        error=(TypeError, ValueError),
+        call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), [0, 1, 0, 1, 0, 1]),
+    ),
+    Case(
+        "probe-2d-labels", error=ValueError, call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), (torch.arange(6) % 2).view(6, 1))
+    ),
+    Case("replace-head-negative-classes", error=ValueError, call=lambda impl: impl.replace_head(_fresh("resnet18"), -3)),
+    Case("replace-head-bool-classes", error=ValueError, call=lambda impl: impl.replace_head(_fresh("shapes_net"), True)),
+    Case("probe-no-examples", error=ValueError, call=lambda impl: impl.linear_probe(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64))),
+    Case(
+        "probe-negative-label",
+        error=ValueError,
+        call=lambda impl: impl.linear_probe(seeded_randn((6, 2), 0), torch.tensor([0, 1, -1, 0, 1, 0])),
+    ),
+    Case(
+        "groups-of-a-resnet-negative-decay",
+        error=ValueError,
+        call=lambda impl: impl.discriminative_param_groups(_prototype("resnet18"), 0.1, -0.5),
+    ),
+    Case(
+        "groups-negative-base-lr", error=ValueError, call=lambda impl: impl.discriminative_param_groups(_prototype("shapes_net"), -0.1, 0.5)
+    ),
 )
 
 
