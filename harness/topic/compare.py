@@ -78,13 +78,13 @@ def assert_close(actual: Any, expected: Any, tolerance: Tolerance, *, what: str 
         "worst_index": [int(i) for i in worst],
     }
     nan_count = int((np.isnan(a64) & ~np.isnan(e64)).sum())
+    got, wanted = distinct(float(a64[worst]), float(e64[worst]))
     message = (
         f"{what}: {numbers['mismatched']} of {numbers['total']} elements "
         f"({100 * numbers['mismatched'] / max(numbers['total'], 1):.1f}%) outside rtol={tolerance.rtol:g}, atol={tolerance.atol:g} "
         f"(shape {tuple(a.shape)}, {_dtype_name(actual)}); "
         f"max abs error {numbers['max_abs_error']:.3g} at index {tuple(numbers['worst_index'])} "
-        "(got {}, expected {}); ".format(*distinct(float(a64[worst]), float(e64[worst])))
-        + f"max rel error {numbers['max_rel_error']:.3g}"
+        f"(got {got}, expected {wanted}); max rel error {numbers['max_rel_error']:.3g}"
         + (f"; {nan_count} NaN where the oracle has a number" if nan_count else "")
     )
     raise CheckFailure(message, numbers)

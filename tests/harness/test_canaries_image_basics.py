@@ -7,7 +7,7 @@ still pass: a canary that breaks one function must not cost the others their poi
 
 from __future__ import annotations
 
-from canaries import REPLACE, expect, grade_canary
+from canaries import REPLACE, LearnerBug, expect, grade_canary, learner_bug_test
 
 from harness.spec import load_specs
 
@@ -27,27 +27,38 @@ def _is_uint8(value):
 
 def test_zeros_and_a_constant_lose_every_value_check(tmp_path):
     # Right shape, dtype and library, wrong values: every other interface returns zeros, the rest mid grey.
-    overrides = REPLACE + UINT8 + f"""
+    overrides = (
+        REPLACE
+        + UINT8
+        + f"""
 _replace({ALL_INTERFACES[0::2]!r}, lambda result, *args: result * 0)
 _replace({ALL_INTERFACES[1::2]!r}, lambda result, *args: result * 0 + (128 if _is_uint8(result) else 0.5))
 """
+    )
     outcomes = grade_canary(tmp_path, TOPIC, overrides, ALL_CHECKS)
     assert outcomes == expect("failed", ALL_CHECKS, **{VALIDATION: "passed"})
 
 
 def test_input_handed_back_loses_every_value_check(tmp_path):
     others = [name for name in ALL_INTERFACES if name != "rgb_to_grayscale"]
-    overrides = REPLACE + UINT8 + f"""
+    overrides = (
+        REPLACE
+        + UINT8
+        + f"""
 _replace({others!r}, lambda result, image, *rest: image)
 _replace(["rgb_to_grayscale"], lambda result, image: image[..., 0])  # the red channel: right shape and dtype
 """
+    )
     outcomes = grade_canary(tmp_path, TOPIC, overrides, ALL_CHECKS)
     # An identity preprocess_imagenet returns uint8 [H, W, 3]: the round trip checks its type before deprocessing.
     assert outcomes == expect("failed", ALL_CHECKS, **{VALIDATION: "passed"})
 
 
 def test_small_noise_loses_every_value_check(tmp_path):
-    overrides = REPLACE + UINT8 + f"""
+    overrides = (
+        REPLACE
+        + UINT8
+        + f"""
 def _noisy(result, *args):
     array = result.numpy() if isinstance(result, torch.Tensor) else result
     generator = np.random.default_rng(0)
@@ -61,6 +72,7 @@ def _noisy(result, *args):
 
 _replace({ALL_INTERFACES!r}, _noisy)
 """
+    )
     outcomes = grade_canary(tmp_path, TOPIC, overrides, ALL_CHECKS)
     assert outcomes == expect("failed", ALL_CHECKS, **{VALIDATION: "passed"})
 
@@ -251,3 +263,307 @@ def equalize_histogram(image):
     outcomes = grade_canary(tmp_path, TOPIC, overrides, checks)
     # The library shortcuts (skimage, colorsys, OpenCV) are caught while the graded function runs.
     assert outcomes == expect("forbidden", checks, resize_bilinear_matches_opencv="failed", resize_nearest_picks_centre_pixel="passed")
+
+
+# --- the learner-bug catalogue ----------------------------------------------------------------------------------------
+# Plausible single mistakes, each in one interface, and the checks that must catch it.
+
+LEARNER_BUGS = [
+    LearnerBug(
+        "to_uint8_truncates",
+        "rounding",
+        """
+def to_uint8(image):  # astype truncates: 0.999 levels become 0
+    tensor, from_numpy = _tensor(image, "to_uint8")
+    _require_float(tensor, "to_uint8")
+    return _output((tensor * 255).clamp(0, 255).to(torch.uint8), from_numpy)
+""",
+        loses={"to_uint8_rounds_and_clips": "failed", "deprocess_imagenet_matches_definition": "failed"},
+    ),
+    LearnerBug(
+        "to_uint8_rounds_half_up",
+        "tie",
+        """
+def to_uint8(image):  # floor(v * 255 + 0.5): ties go up, not to even
+    tensor, from_numpy = _tensor(image, "to_uint8")
+    _require_float(tensor, "to_uint8")
+    return _output(torch.floor(tensor * 255 + 0.5).clamp(0, 255).to(torch.uint8), from_numpy)
+""",
+        loses={"to_uint8_rounds_and_clips": "failed"},
+        keeps=("deprocess_imagenet_matches_definition",),
+    ),
+    LearnerBug(
+        "grayscale_uint8_truncates",
+        "rounding",
+        """
+def rgb_to_grayscale(image):  # the float luma cast to uint8 without rounding
+    tensor, from_numpy = _tensor(image, "rgb_to_grayscale")
+    _require_float_or_uint8(tensor, "rgb_to_grayscale")
+    _require_channels_last(tensor, "rgb_to_grayscale")
+    work = _working_float(tensor)
+    gray = (work * _constant((0.299, 0.587, 0.114), work)).sum(-1)
+    return _output(gray.to(torch.uint8) if tensor.dtype == torch.uint8 else gray, from_numpy)
+""",
+        loses={"grayscale_matches_opencv": "failed"},
+    ),
+    LearnerBug(
+        "ycbcr_uint8_truncates",
+        "rounding",
+        """
+def rgb_to_ycbcr(image):  # clipped but not rounded before the cast to uint8
+    tensor, from_numpy = _tensor(image, "rgb_to_ycbcr")
+    _require_float_or_uint8(tensor, "rgb_to_ycbcr")
+    _require_channels_last(tensor, "rgb_to_ycbcr")
+    work = _working_float(tensor)
+    offset = 128.0 if tensor.dtype == torch.uint8 else 0.5
+    matrix = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+    ycbcr = _apply_matrix(work, matrix) + _constant((0.0, offset, offset), work)
+    return _output(ycbcr.clamp(0, 255).to(torch.uint8) if tensor.dtype == torch.uint8 else ycbcr, from_numpy)
+""",
+        loses={"rgb_to_ycbcr_matches_pil": "failed"},
+    ),
+    LearnerBug(
+        "ycbcr_to_rgb_uint8_truncates",
+        "rounding",
+        """
+def ycbcr_to_rgb(image):  # clipped but not rounded before the cast to uint8
+    tensor, from_numpy = _tensor(image, "ycbcr_to_rgb")
+    _require_float_or_uint8(tensor, "ycbcr_to_rgb")
+    _require_channels_last(tensor, "ycbcr_to_rgb")
+    work = _working_float(tensor)
+    offset = 128.0 if tensor.dtype == torch.uint8 else 0.5
+    matrix = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
+    rgb = _apply_matrix(work - _constant((0.0, offset, offset), work), matrix)
+    return _output(rgb.clamp(0, 255).to(torch.uint8) if tensor.dtype == torch.uint8 else rgb, from_numpy)
+""",
+        loses={"ycbcr_to_rgb_matches_pil": "failed"},
+    ),
+    LearnerBug(
+        "resize_bilinear_uint8_truncates",
+        "rounding",
+        """
+_reference_resize = resize
+
+
+def resize(image, size, mode="bilinear"):  # uint8 bilinear results cast without rounding
+    if mode != "bilinear" or str(image.dtype).removeprefix("torch.") != "uint8":
+        return _reference_resize(image, size, mode)
+    tensor, from_numpy = _tensor(image, "resize")
+    height_axis = 1 if tensor.ndim == 4 else 0
+    work = _working_float(tensor)
+    resized = _lerp_along(_lerp_along(work, height_axis, int(size[0])), height_axis + 1, int(size[1]))
+    return _output(resized.to(torch.uint8), from_numpy)
+""",
+        loses={"resize_bilinear_matches_opencv": "failed"},
+        keeps=("resize_nearest_picks_centre_pixel",),
+    ),
+    LearnerBug(
+        "equalize_histogram_floors",
+        "rounding",
+        """
+def equalize_histogram(image):  # the lookup table floored (integer division), not rounded
+    tensor, from_numpy = _tensor(image, "equalize_histogram")
+    _require_uint8(tensor, "equalize_histogram")
+    if tensor.ndim != 2:
+        raise ValueError("equalize_histogram: expected [H, W]")
+    levels = tensor.long()
+    histogram = torch.bincount(levels.flatten(), minlength=256)
+    cdf = histogram.cumsum(0)
+    cdf_min = histogram[histogram > 0][0]
+    if levels.numel() == cdf_min:
+        return _output(tensor.clone(), from_numpy)
+    lut = ((cdf - cdf_min) * 255 // (levels.numel() - cdf_min)).clamp(0, 255).to(torch.uint8)
+    return _output(lut[levels], from_numpy)
+""",
+        loses={"equalize_histogram_matches_opencv": "failed"},
+    ),
+    LearnerBug(
+        "deprocess_truncates",
+        "rounding",
+        """
+def deprocess_imagenet(image):  # * 255 and astype, as many notebooks do: truncation
+    tensor, from_numpy = _tensor(image, "deprocess_imagenet")
+    _require_float(tensor, "deprocess_imagenet")
+    rgb = destandardize(tensor, IMAGENET_MEAN, IMAGENET_STD, channel_axis=-3)
+    return _output((chw_to_hwc(rgb) * 255).clamp(0, 255).to(torch.uint8), from_numpy)
+""",
+        loses={"deprocess_imagenet_matches_definition": "failed"},
+        keeps=("preprocess_imagenet_matches_definition",),
+    ),
+    LearnerBug(
+        "hsv_to_rgb_truncated_sector",
+        "domain",
+        """
+def hsv_to_rgb(image):  # colorsys' int(h * 6) sector: truncation towards zero breaks negative hues
+    tensor, from_numpy = _tensor(image, "hsv_to_rgb")
+    _require_float(tensor, "hsv_to_rgb")
+    _require_channels_last(tensor, "hsv_to_rgb")
+    h, s, v = tensor.unbind(-1)
+    scaled = h / 60
+    sector = torch.trunc(scaled)
+    f = scaled - sector
+    sector = sector.long() % 6
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    table = torch.stack([
+        torch.stack([v, t, p], -1), torch.stack([q, v, p], -1), torch.stack([p, v, t], -1),
+        torch.stack([p, q, v], -1), torch.stack([t, p, v], -1), torch.stack([v, p, q], -1),
+    ], -2)  # [..., 6, 3]
+    rgb = torch.gather(table, -2, sector[..., None, None].expand(*sector.shape, 1, 3)).squeeze(-2)
+    return _output(rgb, from_numpy)
+""",
+        loses={"hsv_to_rgb_matches_colorsys": "failed"},
+    ),
+    LearnerBug(
+        "standardize_assumes_batch_for_channels_first",
+        "domain",
+        """
+def standardize(image, mean, std, channel_axis=-1):  # any channels-first layout taken for NCHW
+    tensor, from_numpy = _tensor(image, "standardize")
+    _require_float(tensor, "standardize")
+    mean_ = torch.as_tensor(np.asarray(mean), dtype=tensor.dtype)
+    std_ = torch.as_tensor(np.asarray(std), dtype=tensor.dtype)
+    if channel_axis != -1:
+        mean_, std_ = mean_.view(1, -1, 1, 1), std_.view(1, -1, 1, 1)
+    return _output((tensor - mean_) / std_, from_numpy)
+""",
+        loses={"standardize_matches_definition": "failed"},
+    ),
+    LearnerBug(
+        "destandardize_broadcasts_on_last_axis",
+        "default",
+        """
+def destandardize(image, mean, std, channel_axis=-1):  # channel_axis ignored: mean and std broadcast on the last axis
+    tensor, from_numpy = _tensor(image, "destandardize")
+    _require_float(tensor, "destandardize")
+    mean_ = torch.as_tensor(np.asarray(mean), dtype=tensor.dtype)
+    std_ = torch.as_tensor(np.asarray(std), dtype=tensor.dtype)
+    return _output(tensor * std_ + mean_, from_numpy)
+""",
+        loses={"destandardize_inverts_standardize": "failed"},
+    ),
+    LearnerBug(
+        "standardize_in_place",
+        "mutation",
+        """
+def standardize(image, mean, std, channel_axis=-1):  # -= and /= on the caller's array
+    tensor, from_numpy = _tensor(image, "standardize")
+    _require_float(tensor, "standardize")
+    mean_, std_ = _channel_statistics(tensor, mean, std, channel_axis, "standardize")
+    if from_numpy:
+        image -= mean_.numpy()
+        image /= std_.numpy()
+        return image
+    return tensor.sub_(mean_).div_(std_)
+""",
+        loses={"standardize_matches_definition": "failed"},
+    ),
+    LearnerBug(
+        "resize_bilinear_channels_last_only",
+        "domain",
+        """
+_reference_resize = resize
+
+
+def resize(image, size, mode="bilinear"):  # bilinear takes the spatial axes as (-3, -2): a 2-D grey image goes wrong
+    if mode != "bilinear":
+        return _reference_resize(image, size, mode)
+    tensor, from_numpy = _tensor(image, "resize")
+    work = _working_float(tensor)
+    resized = _lerp_along(_lerp_along(work, work.ndim - 3, int(size[0])), work.ndim - 2, int(size[1]))
+    return _output(_round_to_uint8(resized) if tensor.dtype == torch.uint8 else resized, from_numpy)
+""",
+        loses={"resize_bilinear_matches_opencv": "failed"},
+        keeps=("resize_nearest_picks_centre_pixel",),
+    ),
+    LearnerBug(
+        "hwc_to_chw_reshapes",
+        "value",
+        """
+def hwc_to_chw(image):  # reshape instead of a transpose: right shape, scrambled pixels
+    tensor, from_numpy = _tensor(image, "hwc_to_chw")
+    if tensor.ndim not in (3, 4):
+        raise ValueError("hwc_to_chw: expected [H, W, C] or [N, H, W, C]")
+    shape = (*tensor.shape[:-3], tensor.shape[-1], *tensor.shape[-3:-1])
+    return _output(tensor.reshape(shape), from_numpy)
+""",
+        loses={"layout_conversions_permute_axes": "failed"},
+    ),
+    LearnerBug(
+        "grayscale_of_a_single_pixel",
+        "domain",
+        """
+_reference_rgb_to_grayscale = rgb_to_grayscale
+
+
+def rgb_to_grayscale(image):  # indexes [:, :, c]: images [H, W, 3] (and batches of them) only
+    tensor, from_numpy = _tensor(image, "rgb_to_grayscale")
+    _require_float_or_uint8(tensor, "rgb_to_grayscale")
+    _require_channels_last(tensor, "rgb_to_grayscale")
+    if tensor.ndim == 4:
+        return _output(torch.stack([_reference_rgb_to_grayscale(single) for single in tensor]), from_numpy)
+    work = _working_float(tensor)
+    gray = 0.299 * work[:, :, 0] + 0.587 * work[:, :, 1] + 0.114 * work[:, :, 2]
+    return _output(_round_to_uint8(gray) if tensor.dtype == torch.uint8 else gray, from_numpy)
+""",
+        loses={"grayscale_matches_opencv": "error"},
+    ),
+    LearnerBug(
+        "equalize_cdf_min_of_level_zero",
+        "lesson",
+        """
+def equalize_histogram(image):  # cdf_min = cdf[0], the count of level 0, even when no pixel is 0
+    tensor, from_numpy = _tensor(image, "equalize_histogram")
+    _require_uint8(tensor, "equalize_histogram")
+    if tensor.ndim != 2:
+        raise ValueError("equalize_histogram: expected [H, W]")
+    levels = tensor.long()
+    cdf = torch.bincount(levels.flatten(), minlength=256).cumsum(0)
+    total = levels.numel()
+    if total == cdf[0] or bool((levels == levels.flatten()[0]).all()):
+        return _output(tensor.clone(), from_numpy)
+    lut = _round_to_uint8((cdf - cdf[0]).double() * 255 / (total - cdf[0]))
+    return _output(lut[levels], from_numpy)
+""",
+        loses={"equalize_histogram_matches_opencv": "failed"},
+    ),
+    LearnerBug(
+        "rgb_to_hsv_hue_can_reach_360",
+        "tie",
+        """
+def rgb_to_hsv(image):  # 60 * ((G - B) / delta mod 6) with no guard: a tiny negative ratio rounds up to exactly 360
+    tensor, from_numpy = _tensor(image, "rgb_to_hsv")
+    _require_float(tensor, "rgb_to_hsv")
+    _require_channels_last(tensor, "rgb_to_hsv")
+    red, green, blue = tensor.unbind(-1)
+    value = tensor.amax(-1)
+    delta = value - tensor.amin(-1)
+    saturation = torch.where(value > 0, delta / torch.where(value > 0, value, 1), 0)
+    safe_delta = torch.where(delta > 0, delta, 1)
+    sector = torch.where(
+        value == red,
+        ((green - blue) / safe_delta) % 6,
+        torch.where(value == green, (blue - red) / safe_delta + 2, (red - green) / safe_delta + 4),
+    )
+    hue = torch.where(delta > 0, 60 * sector, 0)
+    return _output(torch.stack([hue, saturation, value], dim=-1), from_numpy)
+""",
+        loses={"rgb_to_hsv_matches_colorsys": "failed"},
+    ),
+    LearnerBug(
+        "rgb_to_hsv_hue_in_turns",
+        "lesson",
+        """
+_reference_rgb_to_hsv = rgb_to_hsv
+
+
+def rgb_to_hsv(image):  # colorsys' hue in [0, 1) kept instead of degrees
+    hsv = _reference_rgb_to_hsv(image)
+    hsv[..., 0] /= 360
+    return hsv
+""",
+        loses={"rgb_to_hsv_matches_colorsys": "failed"},
+    ),
+]
+
+
+test_learner_bug_loses_its_checks = learner_bug_test(TOPIC, LEARNER_BUGS)

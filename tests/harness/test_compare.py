@@ -51,3 +51,8 @@ def test_values_are_printed_with_the_digits_that_tell_them_apart():
     assert distinct(2.5, 2.5) == ("2.5", "2.5")
     with pytest.raises(CheckFailure, match=r"got 1\.0000001, expected 1\)"):
         assert_close(torch.tensor([1.0000001], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64), Tolerance(rtol=0, atol=1e-9))
+
+
+def test_braces_in_what_are_printed_as_they_are():
+    with pytest.raises(CheckFailure, match=r"conv2d\{'stride': 2\}: 1 of 1 elements"):
+        assert_close(torch.tensor([1.0]), torch.tensor([2.0]), Tolerance(rtol=0, atol=0), what="conv2d{'stride': 2}")

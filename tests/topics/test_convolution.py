@@ -11,6 +11,7 @@ runs them on contiguous and non-contiguous tensors (``layouts``), in each dtype 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,6 +85,11 @@ def _conv2d_float64(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return F.conv2d(x.double(), weight.double(), _float64(bias), **options).to(x.dtype)
 
 
+def _is_int(value: object) -> bool:
+    """An integer (Python or numpy), not a bool and not a float that happens to be whole."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 # --- output_size --------------------------------------------------------------------------------------------
 
 
@@ -100,16 +106,16 @@ def test_output_size_matches_torch(impl, size, kernel, padding, stride, dilation
         expected = F.conv2d(x, weight, padding=(padding, 0), stride=stride, dilation=dilation).shape[2]
     except RuntimeError:  # the dilated kernel does not fit the padded input: torch refuses, so must output_size
         expected = None
-    try:
-        got = impl.output_size(size, kernel, padding, stride, dilation)
-    except ValueError as error:
-        got = error
     call = f"output_size(size={size}, kernel={kernel}, padding={padding}, stride={stride}, dilation={dilation})"
     if expected is None:
-        correct, wanted = isinstance(got, ValueError), "ValueError (F.conv2d refuses: the dilated kernel is longer than the padded input)"
-    else:
-        correct, wanted = got == expected, f"{expected} (F.conv2d)"
-    assert correct, f"{call} = {got!r}, expected {wanted}"
+        what = f"{call} (F.conv2d refuses: the dilated kernel is longer than the padded input)"
+        assert_raises(ValueError, lambda: impl.output_size(size, kernel, padding, stride, dilation), what)
+        return
+    got = impl.output_size(size, kernel, padding, stride, dilation)
+    if not _is_int(got):
+        raise CheckFailure(f"{call} returned {got!r} of type {type(got).__name__}; an output length is an int ({expected})")
+    if got != expected:
+        raise CheckFailure(f"{call} = {got}, but F.conv2d's output has length {expected}", {"got": int(got), "expected": expected})
 
 
 # --- pad2d --------------------------------------------------------------------------------------------------
@@ -283,6 +289,12 @@ UNFOLD_CASES = cases(  # x [N, C, H, W] and the unfold options
     Case("kernel-as-large-as-image", x=(2, 2, 4, 5), options={"kernel_size": (4, 5)}),
     Case("1x1-image", x=(1, 3, 1, 1), options={"kernel_size": 1}),
     Case("1x1-image-3x3-kernel-padding-1", x=(1, 2, 1, 1), options={"kernel_size": 3, "padding": 1}),
+    Case("width-padding-3", x=(1, 2, 5, 4), options={"kernel_size": (3, 2), "padding": (1, 3), "stride": (1, 2)}),  # pad > kernel
+    Case(  # every (h, w) pair unequal, on a non-square image: a pair read as (w, h) changes the result
+        "every-pair-h-not-w",
+        x=(2, 2, 9, 7),
+        options={"kernel_size": (3, 2), "dilation": (1, 2), "padding": (0, 1), "stride": (2, 1)},
+    ),
 )
 
 
@@ -313,6 +325,7 @@ def test_col2im_matches_torch(impl, case, layout, dtype, tolerance):
 @layouts
 @cases(  # x [N, C_in, H, W], weight [C_in, C_out / groups, kH, kW], the options; bias=False: no bias
     Case("1x1-input", x=(2, 3, 1, 1), weight=(3, 4, 3, 3), options={}),
+    Case("padding-crops-to-one-row", x=(1, 2, 1, 4), weight=(2, 2, 3, 2), options={"padding": (1, 0)}),  # H_out = 1
     Case("stride-2-output-padding-1", x=(1, 2, 4, 5), weight=(2, 3, 3, 3), options={"stride": 2, "padding": 1, "output_padding": 1}),
     Case("stride-larger-than-kernel", x=(1, 2, 3, 3), weight=(2, 2, 2, 2), options={"stride": 3}),
     Case("dilation-output-padding-below-dilation", x=(1, 2, 4, 4), weight=(2, 2, 3, 3), options={"dilation": 2, "output_padding": 1}),
@@ -351,6 +364,12 @@ POOL_CASES = cases(  # x [N, C, H, W], the pooling options; negative=True: every
     ),
     Case("window-as-large-as-image", x=(1, 2, 4, 5), options={"kernel_size": (4, 5)}),
     Case("1x1-image", x=(1, 1, 1, 1), options={"kernel_size": 1}),
+    Case(  # every (h, w) pair unequal, on a non-square image: a pair read as (w, h) changes the result
+        "every-pair-h-not-w",
+        x=(2, 2, 7, 9),
+        options={"kernel_size": (3, 4), "stride": (2, 1), "padding": (1, 2)},
+        negative=True,
+    ),
 )
 
 
@@ -402,8 +421,13 @@ def _gradient_footprints(layers: list[tuple[int, int]]) -> list[int]:
 def test_receptive_field_matches_gradient_footprint(impl, layers):
     expected = _gradient_footprints(layers)
     got = impl.receptive_field(list(layers))
-    correct = isinstance(got, (list, tuple)) and list(got) == expected
-    assert correct, f"receptive_field({layers}) = {got!r}, the gradient footprints are {expected}"
+    call = f"receptive_field({layers})"
+    if not isinstance(got, (list, tuple)) or not all(_is_int(size) for size in got):
+        raise CheckFailure(f"{call} returned {got!r}; expected a list of ints, the gradient footprints {expected}")
+    if list(got) != expected:
+        wrong = next((index for index, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        message = f"{call} = {list(got)}, but the gradient footprints are {expected} (first difference at layer {wrong})"
+        raise CheckFailure(message, {"first_wrong_layer": wrong, "layers": len(expected), "returned": len(got)})
 
 
 # --- KERNELS, apply_kernel ----------------------------------------------------------------------------------
@@ -420,7 +444,8 @@ def _filtering_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
 @layouts
 @given(problem=_filtering_problems())
 def test_apply_kernel_matches_scipy(impl, layout, dtype, tolerance, problem):
-    image, kernel = (in_layout(t.to(dtype), layout) for t in problem)
+    # the kernel stays float64 (the spec casts it to the image's dtype): with a float32 image the dtypes differ
+    image, kernel = in_layout(problem[0].to(dtype), layout), in_layout(problem[1], layout)
     expected = scipy.ndimage.correlate(as_numpy(image).astype(np.float64), as_numpy(kernel).astype(np.float64), mode="nearest")
     got = impl.apply_kernel(image, kernel)
     what = f"apply_kernel(image {tuple(image.shape)}, kernel {tuple(kernel.shape)}) [{layout}]"
@@ -531,3 +556,65 @@ def test_conv2d_depthwise_parameter_count(impl, dtype, tolerance, problem):
     dense = torch.ones(weight.shape[0], channels, *weight.shape[2:], dtype=dtype)
     what = f"conv2d with groups={channels} and a dense weight {tuple(dense.shape)} (expects {tuple(weight.shape)})"
     assert_raises(ValueError, lambda: impl.conv2d(x, dense, groups=channels, **options), what)
+
+
+# --- invalid arguments --------------------------------------------------------------------------------------
+
+
+def _zeros(*shape: int) -> torch.Tensor:
+    return torch.zeros(shape, dtype=torch.float64)
+
+
+@check("invalid_arguments_raise_clear_errors")
+@cases(  # each call breaks one rule the spec states (ValueError unless the case says TypeError); boundaries sit on the limit
+    Case("pad2d-reflect-as-wide-as-height", call=lambda impl: impl.pad2d(_zeros(1, 1, 3, 5), (0, 0, 3, 0), "reflect")),
+    Case("pad2d-reflect-wider-than-width", call=lambda impl: impl.pad2d(_zeros(1, 1, 5, 3), (1, 6, 0, 0), "reflect")),
+    Case("pad2d-unknown-mode", call=lambda impl: impl.pad2d(_zeros(1, 1, 3, 3), 1, "circular")),
+    Case("pad2d-negative-padding", call=lambda impl: impl.pad2d(_zeros(1, 1, 3, 3), (1, -1, 0, 0))),
+    Case("pad2d-float-padding", call=lambda impl: impl.pad2d(_zeros(1, 1, 3, 3), (1.0, 1, 1, 1), "replicate"), expected=TypeError),
+    Case(
+        "conv-transpose-output-padding-equal-to-stride",
+        call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 3, 3), _zeros(2, 2, 3, 3), stride=2, output_padding=2),
+    ),
+    Case(  # the height's output_padding is fine; the width's equals max(stride_w, dilation_w) = 1
+        "conv-transpose-output-padding-too-large-in-width",
+        call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 3, 3), _zeros(2, 2, 3, 3), stride=(2, 1), output_padding=(1, 1)),
+    ),
+    Case(
+        "conv-transpose-negative-output-padding",
+        call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 3, 3), _zeros(2, 2, 3, 3), stride=2, output_padding=(0, -1)),
+    ),
+    Case(  # H = W = 4 are even: only C_in = 3 is not divisible by 2
+        "conv-transpose-groups-not-dividing-channels",
+        call=lambda impl: impl.conv_transpose2d(_zeros(1, 3, 4, 4), _zeros(3, 2, 3, 3), groups=2),
+    ),
+    Case("conv-transpose-groups-0", call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 4, 4), _zeros(2, 2, 3, 3), groups=0)),
+    Case("conv-transpose-dilation-0", call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 3, 3), _zeros(2, 2, 3, 3), dilation=(1, 0))),
+    Case(  # a bool is not a group count (ValueError or TypeError)
+        "conv-transpose-groups-true",
+        call=lambda impl: impl.conv_transpose2d(_zeros(1, 2, 3, 3), _zeros(2, 2, 3, 3), groups=True),
+        expected=(TypeError, ValueError),
+    ),
+    Case("conv2d-of-5d", call=lambda impl: impl.conv2d(_zeros(1, 1, 5, 5, 5), _zeros(1, 1, 3, 3))),
+    Case("conv2d-groups-0", call=lambda impl: impl.conv2d(_zeros(1, 2, 4, 4), _zeros(2, 2, 3, 3), groups=0)),
+    Case("max-pool-padding-over-half-kernel", call=lambda impl: impl.max_pool2d(_zeros(1, 1, 6, 6), 3, padding=2)),
+    Case("avg-pool-padding-over-half-kernel-width", call=lambda impl: impl.avg_pool2d(_zeros(1, 1, 6, 6), (4, 2), padding=(2, 2))),
+    Case("conv2d-groups-not-dividing-channels", call=lambda impl: impl.conv2d(_zeros(1, 3, 5, 5), _zeros(4, 1, 3, 3), groups=2)),
+    Case("conv2d-bias-of-wrong-length", call=lambda impl: impl.conv2d(_zeros(1, 2, 5, 5), _zeros(4, 2, 3, 3), _zeros(3))),
+    Case("conv2d-kernel-larger-than-padded-input", call=lambda impl: impl.conv2d(_zeros(1, 1, 4, 6), _zeros(1, 1, 5, 3), padding=(0, 1))),
+    Case("conv2d-naive-weight-channels", call=lambda impl: impl.conv2d_naive(_zeros(1, 2, 5, 5), _zeros(4, 3, 3, 3))),
+    Case(
+        "conv2d-backward-grad-out-shape",
+        call=lambda impl: impl.conv2d_backward(_zeros(1, 4, 3, 4), _zeros(1, 2, 5, 5), _zeros(4, 2, 3, 3)),
+    ),
+    Case("col2im-wrong-column-count", call=lambda impl: impl.col2im(_zeros(1, 9, 10), (5, 5), 3)),
+    Case("im2col-of-3d", call=lambda impl: impl.im2col(_zeros(2, 5, 5), 3)),
+    Case("apply-kernel-of-3d-image", call=lambda impl: impl.apply_kernel(_zeros(1, 5, 5), _zeros(3, 3))),
+    Case("output-size-of-size-0", call=lambda impl: impl.output_size(0, 1, padding=1)),
+    Case("output-size-kernel-0", call=lambda impl: impl.output_size(5, 0)),
+    Case("output-size-stride-0", call=lambda impl: impl.output_size(5, 3, stride=0)),
+    Case("output-size-negative-padding", call=lambda impl: impl.output_size(5, 3, padding=-1)),
+    Case("receptive-field-kernel-0", call=lambda impl: impl.receptive_field([(3, 1), (0, 2)])),
+)
+def test_invalid_arguments_raise_clear_errors(impl, case):
+    assert_raises(case.get("expected", ValueError), lambda: case.call(impl), case.name)
