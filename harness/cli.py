@@ -350,7 +350,7 @@ def mutate_command(
         source = (REFERENCE_DIR / f"{topic}.py").read_text()
         for mutant in report.survived + report.unreached:
             console.print(f"\n[red]survived[/] {mutant.name}" + (" (no check reaches it)" if mutant in report.unreached else ""))
-            console.print(mutant.diff(source, f"reference/{topic}.py"), markup=False, highlight=False)
+            print(mutant.diff(source, f"reference/{topic}.py"), end="")  # as it is: no wrapping, so it applies as a patch
         for equivalent in report.stale_equivalents:
             console.print(
                 f"[yellow]stale equivalent entry[/] in tests/mutation/{topic}.yaml: {equivalent.original!r} -> {equivalent.mutated!r}"
