@@ -242,15 +242,20 @@ def mutate_topic(
     equivalents = load_equivalents(topic)
     report = MutationReport(topic, len(sites), len(chosen), seed)
     start = time.perf_counter()
+    # which checks reach each definition, worked out here: ast.parse is not thread-safe in CPython 3.11
+    reaching = {
+        definition: (checks_reaching(spec, source, definition), checks_reaching(spec, source, definition, tier="full"))
+        for definition in {mutant.definition for mutant in chosen}
+    }
 
     def judge(mutant: Mutant) -> str:
         known = next((e for e in equivalents if e.original == mutant.original_line and e.mutated == mutant.mutated_line), None)
         if known is not None:
             report.equivalent.append((mutant, known.why))
             return "equivalent"
-        checks = checks_reaching(spec, source, mutant.definition)
+        checks, full_tier_checks = reaching[mutant.definition]
         if not checks:
-            reached_by_full_tier = bool(checks_reaching(spec, source, mutant.definition, tier="full"))
+            reached_by_full_tier = bool(full_tier_checks)
             (report.full_only if reached_by_full_tier else report.unreached).append(mutant)
             return "full tier only" if reached_by_full_tier else "unreached"
         directory = scratch / f"mutant-{mutant.operator.removeprefix('core/')}-{mutant.occurrence}"
