@@ -7,7 +7,7 @@ still pass: a canary that breaks one function must not cost the others their poi
 
 from __future__ import annotations
 
-from canaries import REPLACE, LearnerBug, expect, grade_canary, learner_bug_test
+from canaries import REPLACE, LearnerBug, expect, grade_canary, learner_bug_test, recompiled
 
 from harness.spec import load_specs
 
@@ -529,24 +529,8 @@ def equalize_histogram(image):  # cdf_min = cdf[0], the count of level 0, even w
     LearnerBug(
         "rgb_to_hsv_hue_can_reach_360",
         "tie",
-        """
-def rgb_to_hsv(image):  # 60 * ((G - B) / delta mod 6) with no guard: a tiny negative ratio rounds up to exactly 360
-    tensor, from_numpy = _tensor(image, "rgb_to_hsv")
-    _require_float(tensor, "rgb_to_hsv")
-    _require_channels_last(tensor, "rgb_to_hsv")
-    red, green, blue = tensor.unbind(-1)
-    value = tensor.amax(-1)
-    delta = value - tensor.amin(-1)
-    saturation = torch.where(value > 0, delta / torch.where(value > 0, value, 1), 0)
-    safe_delta = torch.where(delta > 0, delta, 1)
-    sector = torch.where(
-        value == red,
-        ((green - blue) / safe_delta) % 6,
-        torch.where(value == green, (blue - red) / safe_delta + 2, (red - green) / safe_delta + 4),
-    )
-    hue = torch.where(delta > 0, 60 * sector, 0)
-    return _output(torch.stack([hue, saturation, value], dim=-1), from_numpy)
-""",
+        # 60 * ((G - B) / delta mod 6) with no guard: a tiny negative ratio rounds up to exactly 360
+        recompiled(TOPIC, "rgb_to_hsv", "    hue = torch.where(hue >= 360, hue - 360, hue)", "    pass"),
         loses={"rgb_to_hsv_matches_colorsys": "failed"},
     ),
     LearnerBug(
