@@ -43,7 +43,7 @@ from harness.conventions import REFERENCE_DIR, ROOT, Implementation
 from harness.grader.run import run_topic, selected_checks
 from harness.spec import TopicSpec, load_specs
 
-__all__ = ["Mutant", "Site", "MutationReport", "EQUIVALENTS_DIR", "operators", "mutation_sites", "mutant_at", "checks_reaching", "load_equivalents", "mutate_topic", "scores_table"]
+__all__ = ["Mutant", "Site", "MutationReport", "EQUIVALENTS_DIR", "operators", "mutation_sites", "mutant_at", "references", "reachable", "checks_reaching", "load_equivalents", "mutate_topic", "scores_table"]
 
 EQUIVALENTS_DIR = ROOT / "tests" / "mutation"
 _LEFT_OUT = re.compile(r"BitAnd|BitOr|BitXor|LShift|RShift|Invert|_Is(Not)?\b|_Is_|_IsNot_|Variable")
@@ -83,18 +83,19 @@ class Mutant:
         return "".join(difflib.unified_diff(original.splitlines(True), self.source.splitlines(True), f"a/{path}", f"b/{path}", n=2))
 
 
+def _defined_by(node: ast.stmt) -> list[str]:
+    """The module-level names a top-level statement defines."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    return list(dict.fromkeys(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)))
+
+
 def _top_level_spans(tree: ast.Module) -> list[tuple[int, int, str]]:
-    """(first line, last line, name) of each top-level definition and assignment."""
+    """(first line, last line, name) of each name a top-level statement defines."""
     spans = []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            spans.append((first, node.end_lineno or node.lineno, node.name))
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    spans.append((node.lineno, node.end_lineno or node.lineno, target.id))
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        spans += [(first, node.end_lineno or node.lineno, name) for name in _defined_by(node)]
     return spans
 
 
@@ -138,20 +139,25 @@ def mutant_at(source: str, site: Site) -> Mutant | None:
     return Mutant(site.operator, site.occurrence, site.line, definition, lines[site.line - 1].strip(), mutated_line, mutated)
 
 
-def _references(tree: ast.Module) -> dict[str, set[str]]:
-    """Top-level name -> the module-level names its code refers to."""
-    defined = {name for _, _, name in _top_level_spans(tree)}
-    refs: dict[str, set[str]] = {}
-    for node in tree.body:
-        names = []
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names = [node.name]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            names = [t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
-        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defined}
-        for name in names:
-            refs.setdefault(name, set()).update(used - {name})
-    return refs
+def references(source: str) -> dict[str, set[str]]:
+    """Each module-level name ``source`` defines -> every name its defining statement mentions (itself left out)."""
+    graph: dict[str, set[str]] = {}
+    for node in ast.parse(source).body:
+        mentioned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for name in _defined_by(node):
+            graph.setdefault(name, set()).update(mentioned - {name})
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], starts: Iterable[str]) -> set[str]:
+    """``starts`` and every name they refer to in ``graph``, directly or through other names."""
+    seen, frontier = set(starts), list(starts)
+    while frontier:
+        for name in graph.get(frontier.pop(), ()):
+            if name not in seen:
+                seen.add(name)
+                frontier.append(name)
+    return seen
 
 
 def checks_reaching(spec: TopicSpec, source: str, definition: str, tier: str = "quick") -> list[str]:
@@ -161,15 +167,8 @@ def checks_reaching(spec: TopicSpec, source: str, definition: str, tier: str = "
     candidates = selected_checks(spec, tier)
     if definition == "<module>":
         return candidates
-    refs = _references(ast.parse(source))
-    reaching, frontier = {definition}, [definition]
-    while frontier:  # everything that refers to something in `reaching`
-        target = frontier.pop()
-        for name, used in refs.items():
-            if target in used and name not in reaching:
-                reaching.add(name)
-                frontier.append(name)
-    return [check_id for check_id in candidates if reaching & set(spec.checks[check_id].uses)]
+    graph = references(source)
+    return [check_id for check_id in candidates if definition in reachable(graph, spec.checks[check_id].uses)]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from harness.conventions import MIN_LEARNER_BUGS, REFERENCE_DIR
 from harness.grader.run import run_topic
 from harness.spec import load_specs
 from harness.spec.scoring import score_items
+from harness.tools.mutate import reachable, references
 from harness.topic.loader import resolve_implementation
 
 __all__ = ["grade_canary", "REPLACE", "expect", "LearnerBug", "BUG_KINDS", "recompiled", "assert_loses", "plan_batches", "learner_bug_test", "MIN_LEARNER_BUGS"]
@@ -155,27 +156,6 @@ class LearnerBug:
 # check of either can reach a name the other defines. A verdict is then caused by the one bug whose code it reaches.
 
 
-def _defined(code: str) -> set[str]:
-    tree = ast.parse(textwrap.dedent(code))
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        else:
-            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return names
-
-
-def _references(code: str) -> dict[str, set[str]]:
-    """Top-level name -> every name its definition mentions."""
-    refs: dict[str, set[str]] = {}
-    for node in ast.parse(textwrap.dedent(code)).body:
-        mentioned = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        for name in _defined(ast.unparse(node)):
-            refs.setdefault(name, set()).update(mentioned - {name})
-    return refs
-
-
 def _dynamic(bug: LearnerBug) -> bool:
     """Whether the bug rebinds interfaces at run time (the REPLACE prelude): it gets a topic process of its own."""
     return any(marker in bug.overrides for marker in ("_replace(", "globals()", "exec(", "setattr("))
@@ -184,22 +164,14 @@ def _dynamic(bug: LearnerBug) -> bool:
 def plan_batches(topic: str, bugs: list[LearnerBug]) -> list[list[LearnerBug]]:
     """Groups of bugs that can be graded in one submission without a verdict of one caused by another."""
     spec = load_specs()[topic]
-    graph = _references((REFERENCE_DIR / f"{topic}.py").read_text())
+    graph = references((REFERENCE_DIR / f"{topic}.py").read_text())
+    defined = {}
     for bug in bugs:
-        for name, used in _references(bug.overrides).items():
+        own = references(textwrap.dedent(bug.overrides))
+        defined[bug.name] = set(own)
+        for name, used in own.items():
             graph.setdefault(name, set()).update(used)
-
-    def reach(check: str) -> set[str]:
-        seen, frontier = set(spec.checks[check].uses), list(spec.checks[check].uses)
-        while frontier:
-            for name in graph.get(frontier.pop(), ()):
-                if name not in seen:
-                    seen.add(name)
-                    frontier.append(name)
-        return seen
-
-    reached = {bug.name: set().union(*(reach(check) for check in bug.checks)) for bug in bugs}
-    defined = {bug.name: _defined(bug.overrides) for bug in bugs}
+    reached = {bug.name: reachable(graph, [name for check in bug.checks for name in spec.checks[check].uses]) for bug in bugs}
     batches: list[list[LearnerBug]] = []
     for bug in bugs:
         home = None
