@@ -146,6 +146,7 @@ def grade_command(
     min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0, help="exit 1 below this fraction of the points")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="topics graded at once (default: one per core)")] = None,
     no_speed_scaling: Annotated[bool, typer.Option("--no-speed-scaling", help="budgets as the spec states them, not scaled by the machine's measured speed")] = False,
+    sealed: Annotated[bool, typer.Option("--sealed", help="run the submission in contained worker processes, apart from the tests and verdicts (see README: sealed grading)")] = False,
 ) -> None:
     """Grade every topic of an implementation, print the score table and write a result record."""
     if no_speed_scaling:
@@ -171,8 +172,8 @@ def grade_command(
                 console.print(f"graded {run.topic}: {topic_score.earned:g}/{topic_score.possible:g} points, {len(run.expected)} checks, {run.wall_s:.0f} s")
 
         try:
-            scores, runs = grade(implementation, chosen, tier=tier, jobs=jobs, on_topic=advance)
-            record = build_record(implementation, scores, runs, tier=tier, name=name)
+            scores, runs = grade(implementation, chosen, tier=tier, jobs=jobs, on_topic=advance, sealed=sealed)
+            record = build_record(implementation, scores, runs, tier=tier, name=name, sealed=sealed)
         except Exception as error:  # the grader broke, not the submission: say so distinctly
             raise _fail(f"harness failure: {type(error).__name__}: {error}", 3) from error
     console.print(_score_table(scores, name or implementation.name))

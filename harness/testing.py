@@ -25,7 +25,7 @@ What lives here, by job:
   strategies of :mod:`harness.topic.strategies` as ``strategies``;
 - named case tables: :class:`Case` and :func:`cases`;
 - verdicts: :func:`assert_close`, :func:`assert_raises`, :class:`CheckFailure`, :func:`as_numpy`;
-- autograd through the implementation: :func:`gradients`, :func:`gradcheck_or_fail`;
+- autograd through the implementation: :func:`gradients`, :func:`gradcheck_or_fail`, :func:`functional_call`;
 - oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts); value oracles for modules:
   :func:`randomized` (a ``torch.nn`` network with seeded random weights) and :func:`load_layers` (its weights copied
   into the implementation's layers of the same kind);
@@ -46,7 +46,7 @@ from harness.conventions import CHECK_MARKER
 from harness.pretrained import ShapesNet
 from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 from harness.topic import strategies
-from harness.topic.autograd import gradcheck_or_fail, gradients
+from harness.topic.autograd import functional_call, gradcheck_or_fail, gradients
 from harness.topic.compare import as_numpy, assert_close
 from harness.topic.layers import load_layers, randomized
 from harness.topic.layouts import LAYOUTS, in_layout, non_contiguous
@@ -55,7 +55,7 @@ __all__ = [
     "check", "Case", "cases", "layouts", "LAYOUTS",
     "seeded_generator", "seeded_randn", "seeded_rand", "seeded_init", "random_boxes", "non_contiguous", "in_layout", "strategies",
     "assert_close", "assert_raises", "as_numpy", "CheckFailure", "ForbiddenCall",
-    "gradients", "gradcheck_or_fail", "coco_box_metrics", "ShapesNet", "randomized", "load_layers",
+    "gradients", "gradcheck_or_fail", "functional_call", "coco_box_metrics", "ShapesNet", "randomized", "load_layers",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., object])

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.conventions import DATASETS_FILE
 
-__all__ = ["DatasetEntry", "registry", "load_split", "fingerprint", "secret_seed", "SPLITS"]
+__all__ = ["DatasetEntry", "registry", "load_split", "fingerprint", "secret_seed", "SECRET_ENV", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
@@ -52,9 +52,12 @@ def registry() -> dict[str, DatasetEntry]:
     return {name: DatasetEntry.model_validate(entry) for name, entry in raw["datasets"].items()}
 
 
+SECRET_ENV = "VISIONBENCH_SECRET_SEED"
+
+
 def secret_seed() -> int:
     """0, or the instructor's ``VISIONBENCH_SECRET_SEED``: it moves every split to a hidden variant."""
-    return int(os.environ.get("VISIONBENCH_SECRET_SEED", "0"))
+    return int(os.environ.get(SECRET_ENV, "0"))
 
 
 def _generator(entry: DatasetEntry) -> Any:

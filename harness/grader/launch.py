@@ -16,17 +16,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["PRELOAD", "NO_FORKSERVER_ENV", "TopicProcess", "start_topic_process"]
+__all__ = ["PRELOAD", "NO_FORKSERVER_ENV", "TopicProcess", "start_topic_process", "start_zygote"]
 
 PRELOAD = [
     "numpy", "torch", "torchvision", "torchmetrics", "scipy.ndimage", "sklearn.metrics", "skimage", "cv2", "PIL.Image",
-    "hypothesis", "pytest", "pycocotools.coco", "harness.topic.plugin", "harness.testing", "harness.metrics",
+    "hypothesis", "pytest", "pycocotools.coco", "harness.topic.plugin", "harness.testing", "harness.metrics", "harness.sealed.worker", "harness.sealed.client",
 ]  # fmt: skip
 NO_FORKSERVER_ENV = "VISIONBENCH_NO_FORKSERVER"
 
@@ -54,12 +55,17 @@ def _forkserver() -> multiprocessing.context.BaseContext | None:
         if _context is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
+            _start_without_secrets()
             _context = context
     return _context
 
 
-def _run_pytest(arguments: list[str], cwd: str, environment: dict[str, str], log: str) -> None:
-    """The body of a forked topic process: become ``python -m pytest arguments`` run in ``cwd`` with ``environment``."""
+def _run_pytest(arguments: list[str], cwd: str, environment: dict[str, str], log: str, sealed: socket.socket | None = None) -> None:
+    """The body of a forked topic process: become ``python -m pytest arguments`` run in ``cwd`` with ``environment``
+    (``{sealed_fd}`` in an argument: the descriptor of ``sealed``, the socket to the submission's zygote)."""
+    if sealed is not None:
+        fd = sealed.detach()
+        arguments = [a.replace("{sealed_fd}", str(fd)) for a in arguments]
     os.setsid()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -81,6 +87,21 @@ def _run_pytest(arguments: list[str], cwd: str, environment: dict[str, str], log
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+
+
+def _start_without_secrets() -> None:
+    """Start the forkserver with no secret in its environment: sealed workers are forked from it, and a process's
+    initial environment stays readable in its memory (/proc/self/environ) after ``os.environ`` is cleared."""
+    from multiprocessing import forkserver
+
+    from harness.datasets import SECRET_ENV
+
+    secret = os.environ.pop(SECRET_ENV, None)
+    try:
+        forkserver.ensure_running()
+    finally:
+        if secret is not None:
+            os.environ[SECRET_ENV] = secret
 
 
 class _Forked:
@@ -120,16 +141,56 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def start_topic_process(arguments: list[str], *, cwd: Path, environment: dict[str, str], log: Path) -> TopicProcess:
-    """Start ``python -m pytest arguments`` in ``cwd`` with exactly ``environment``, its output into ``log``."""
+def start_topic_process(
+    arguments: list[str], *, cwd: Path, environment: dict[str, str], log: Path, sealed: socket.socket | None = None
+) -> TopicProcess:
+    """Start ``python -m pytest arguments`` in ``cwd`` with exactly ``environment``, its output into ``log``.
+
+    ``sealed``: a socket the process inherits; ``{sealed_fd}`` in an argument becomes its descriptor there.
+    """
     context = _forkserver()
     if context is not None:
-        process = context.Process(target=_run_pytest, args=(arguments, str(cwd), environment, str(log)), daemon=False)
+        process = context.Process(target=_run_pytest, args=(arguments, str(cwd), environment, str(log), sealed), daemon=False)
+        process.start()
+        return _Forked(process)
+    fds = [sealed.fileno()] if sealed is not None else []
+    arguments = [a.replace("{sealed_fd}", str(fds[0])) for a in arguments] if fds else arguments
+    with open(log, "wb") as output:
+        spawned = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *arguments], cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=fds,
+        )  # fmt: skip
+    return _Spawned(spawned)
+
+
+def start_zygote(sock: socket.socket, submission: Path, name: str, topic: str, *, cwd: Path, log: Path) -> TopicProcess:
+    """Start the zygote of a submission's sealed workers (:func:`harness.sealed.worker.zygote_main`) on ``sock``,
+    with an environment of its own (nothing of the grader's: no secret seed)."""
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    context = _forkserver()
+    if context is not None:
+        process = context.Process(
+            target=_run_zygote, args=(sock, str(submission), name, topic, str(cwd), environment, str(log)), daemon=False
+        )  # fmt: skip
         process.start()
         return _Forked(process)
     with open(log, "wb") as output:
         spawned = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *arguments], cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "harness.sealed.worker", str(sock.fileno()), str(submission), name, topic], cwd=cwd, env=environment,
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=[sock.fileno()],
         )  # fmt: skip
     return _Spawned(spawned)
+
+
+def _run_zygote(sock: socket.socket, submission: str, name: str, topic: str, cwd: str, environment: dict[str, str], log: str) -> None:
+    os.setsid()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environment)
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    from harness.sealed.contain import WorkerLimits
+    from harness.sealed.worker import zygote_main
+
+    zygote_main(sock, submission, name, topic, WorkerLimits())

@@ -94,6 +94,16 @@ class Environment(_Record):
     speed_scaling: bool = Field(True, description="whether budgets were scaled by the measured speed factor (off: --no-speed-scaling)")
 
 
+class Grading(_Record):
+    """How the submission was run while it was graded."""
+
+    mode: Literal["sealed", "in-process"] = Field(
+        description="sealed: in contained worker processes, the tests and verdicts in a process that never imported it; "
+        "in-process: imported into the process that runs the tests (trusted code only)"
+    )
+    containment: dict[str, str] = Field(default_factory=dict, description="sealed: each containment feature, 'on' or why not")
+
+
 class ResultRecord(_Record):
     schema_version: Literal[1]
     created: str
@@ -105,6 +115,7 @@ class ResultRecord(_Record):
     possible: float
     topics: list[TopicRecord]
     artifacts: list[str] = Field(default_factory=list, description="pictures topics produced, relative to the record")
+    grading: Grading = Field(default_factory=lambda: Grading(mode="in-process"))
 
 
 class RecordError(Exception):
@@ -158,7 +169,7 @@ def spec_hashes(topics: list[str]) -> dict[str, str]:
     return {topic: hashlib.sha256(spec_path(topic).read_bytes()).hexdigest() for topic in topics}
 
 
-def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: str | None = None) -> ResultRecord:
+def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: str | None = None, sealed: bool = False) -> ResultRecord:
     """The result record of one graded run (``impl``: an Implementation; ``scores``/``runs``: from ``grading.grade``)."""
     from harness.spec import load_specs
 
@@ -191,6 +202,9 @@ def build_record(impl: Any, scores: Any, runs: list[Any], *, tier: str, name: st
         earned=scores.earned,
         possible=scores.possible,
         topics=topics,
+        grading=Grading(
+            mode="sealed" if sealed else "in-process", containment={k: v for run in runs for k, v in getattr(run, "containment", {}).items()}
+        ),
     )
 
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.conventions import ROOT, Implementation, topic_test_path, topic_time_limit
-from harness.grader.launch import TopicProcess, start_topic_process
+from harness.grader.launch import TopicProcess, start_topic_process, start_zygote
 from harness.machine import SPEED_ENV, speed_factor
 from harness.spec import TopicSpec, load_specs
 from harness.spec.outcomes import Outcome
@@ -41,6 +42,7 @@ class TopicRun:
     expected: list[str]
     wall_s: float
     problem: tuple[Outcome, str] | None = None  # why the process left checks without a verdict
+    containment: dict[str, str] = field(default_factory=dict)  # sealed: the workers' containment features
 
 
 def selected_checks(spec: TopicSpec, tier: str, only: Iterable[str] | None = None) -> list[str]:
@@ -74,6 +76,7 @@ def run_topic(
     profile: str = "grading",
     speed: float | None = None,
     stop_early: bool = False,
+    sealed: bool = False,
 ) -> TopicRun:
     """Run one topic's graded tests against ``impl`` in a topic process and collect the item verdicts.
 
@@ -81,6 +84,8 @@ def run_topic(
         speed: the machine-speed factor handed to the topic process (default: measured once, :mod:`harness.machine`).
         stop_early: stop at the first item that does not pass (the checks after it get no verdict), for callers
             that only need to know whether everything passes.
+        sealed: run the implementation in contained worker processes (:mod:`harness.sealed`), never in the topic
+            process that runs the tests and writes the verdicts.
     """
     spec = load_specs()[topic]
     expected = selected_checks(spec, tier, checks)
@@ -94,12 +99,21 @@ def run_topic(
             str(topic_test_path(topic)), "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--no-header", "--tb=no",
             "-p", "no:unraisableexception",  # its garbage collections at exit cost a second with torch loaded
             f"--impl={impl.root}", f"--tier={tier}", f"--profile={profile}", f"--check={','.join(expected)}", f"--visionbench-results={results}",
-        ] + (["--exitfirst"] if stop_early else [])  # fmt: skip
+        ] + (["--exitfirst"] if stop_early else []) + (["--sealed-fd={sealed_fd}"] if sealed else [])  # fmt: skip
         environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", SPEED_ENV: str(speed)}
         start = time.perf_counter()
         problem = None
+        zygote = None
         with _RUNNING_LOCK:
-            process = start_topic_process(arguments, cwd=ROOT, environment=environment, log=log)
+            if sealed:
+                grading_end, zygote_end = socket.socketpair()
+                zygote = start_zygote(zygote_end, impl.root, impl.name, topic, cwd=ROOT, log=Path(scratch) / "zygote.log")
+                _RUNNING.add(zygote)
+                process = start_topic_process(arguments, cwd=ROOT, environment=environment, log=log, sealed=grading_end)
+                grading_end.close()
+                zygote_end.close()
+            else:
+                process = start_topic_process(arguments, cwd=ROOT, environment=environment, log=log)
             _RUNNING.add(process)
         try:
             code = process.wait(timeout=limit)
@@ -110,11 +124,14 @@ def run_topic(
                 problem = (Outcome.error, f"the test process exited with code {code} before reporting: {' | '.join(tail)}")
         finally:
             process.kill()  # also what a hung or exiting topic process left behind
+            if zygote is not None:
+                zygote.kill()
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
+                _RUNNING.discard(zygote)
         wall_s = time.perf_counter() - start
-        items = json.loads(results.read_text())["items"] if results.exists() else []
-    return TopicRun(topic, items, expected, wall_s, problem)
+        reported = json.loads(results.read_text()) if results.exists() else {}
+    return TopicRun(topic, reported.get("items", []), expected, wall_s, problem, reported.get("containment", {}))
 
 
 def grade(
@@ -125,10 +142,11 @@ def grade(
     profile: str = "grading",
     jobs: int | None = None,
     on_topic: Callable[[TopicRun], None] | None = None,
+    sealed: bool = False,
 ) -> tuple[Scores, list[TopicRun]]:
     """Grade every (or the named) topic of ``impl``, ``jobs`` topics at a time (default: one per core).
 
-    Checks that produced no verdict count as errors (or timeouts). ``on_topic`` is called as each topic finishes;
+    Checks that produced no verdict count as errors (or timeouts); ``sealed``: see :func:`run_topic`. ``on_topic`` is called as each topic finishes;
     the runs come back in curriculum order whatever the order they finished in.
     """
     specs = load_specs()
@@ -140,7 +158,7 @@ def grade(
         previous = None
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs or default_jobs())) as pool:
-            futures = {topic: pool.submit(run_topic, impl, topic, tier=tier, profile=profile, speed=speed) for topic in _longest_first(chosen, tier)}
+            futures = {topic: pool.submit(run_topic, impl, topic, tier=tier, profile=profile, speed=speed, sealed=sealed) for topic in _longest_first(chosen, tier)}
             done: dict[str, TopicRun] = {}
             for future in as_completed(futures.values()):
                 run = future.result()

@@ -12,7 +12,7 @@ from harness.spec import Tolerance
 from harness.spec.outcomes import CheckFailure
 from harness.topic.layouts import non_contiguous
 
-__all__ = ["gradients", "gradcheck_or_fail"]
+__all__ = ["gradients", "gradcheck_or_fail", "functional_call"]
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:
@@ -49,3 +49,15 @@ def gradcheck_or_fail(function: Callable[..., torch.Tensor], inputs: tuple[torch
         torch.autograd.gradcheck(function, leaves, atol=tolerance.atol, rtol=tolerance.rtol)
     except GradcheckError as error:
         raise CheckFailure(f"{what}: {' '.join(str(error).split())[:400]}") from None
+
+
+def functional_call(module: Any, parameters: dict[str, torch.Tensor], args: tuple[Any, ...]) -> Any:
+    """``torch.func.functional_call(module, parameters, args)`` on an implementation's module wherever it lives: under
+    sealed grading in its worker, the outputs connected to the graph of ``parameters`` and ``args`` all the same."""
+    from harness.sealed.client import beside
+
+    return beside(_functional_call, module, parameters, args)
+
+
+def _functional_call(module: Any, parameters: dict[str, torch.Tensor], args: tuple[Any, ...]) -> Any:
+    return torch.func.functional_call(module, parameters, args)

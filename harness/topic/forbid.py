@@ -1,8 +1,10 @@
 """Blocking forbidden library calls while a graded interface runs.
 
-Two mechanisms, so that neither an alias nor an import style escapes:
+Three mechanisms, so that neither an alias nor an import style nor a direct operator call escapes:
 - a :class:`torch.overrides.TorchFunctionMode` that sees every torch function call by identity
   (``F.conv2d`` and ``torch.conv2d`` are the same object; ``from torch.nn.functional import unfold`` too);
+- a :class:`torch.utils._python_dispatch.TorchDispatchMode` for forbidden operators (``torch.ops.aten.*`` names):
+  it sees them however they are reached, ``torch.ops.aten.convolution(...)`` called directly included;
 - the named attributes (and any alias of them in the implementation module's namespace) are replaced by a
   function that raises, for calls torch's dispatch does not route through the mode (torchvision, scipy, ...).
 
@@ -18,7 +20,9 @@ import importlib
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
+from torch._ops import OpOverloadPacket
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from harness.spec.outcomes import ForbiddenCall
 
@@ -66,6 +70,20 @@ class _ForbidTorchFunctions(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+class _ForbidOperators(TorchDispatchMode):
+    """Sees every operator dispatched (``torch.ops.aten.convolution`` called directly too) by its overload packet."""
+
+    def __init__(self, blocked: dict[int, str], interface: str, violations: _Violations) -> None:
+        super().__init__()
+        self.blocked, self.interface, self.violations = blocked, interface, violations
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        name = self.blocked.get(id(getattr(func, "overloadpacket", None)))
+        if name is not None:
+            raise self.violations.hit(name, self.interface)
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
 def forbidding(names: list[str], interface: str, namespace: MutableMapping[str, Any] | None = None) -> Iterator[None]:
     """Within the block, calling any of ``names`` raises :class:`ForbiddenCall`.
@@ -99,6 +117,9 @@ def forbidding(names: list[str], interface: str, namespace: MutableMapping[str, 
             namespace[key] = raiser(originals[id(namespace[key])])  # type: ignore[index]
         stack.callback(_restore, patches)
         stack.enter_context(_ForbidTorchFunctions(originals, interface, violations))
+        operators = {id(obj): name for name, _, _, obj in targets if isinstance(obj, OpOverloadPacket)}
+        if operators:
+            stack.enter_context(_ForbidOperators(operators, interface, violations))
         try:
             yield
         except ForbiddenCall:

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from harness.spec import Interface, TopicSpec
-from harness.spec.outcomes import CheckFailure, InterfaceError
+from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 from harness.spec.signatures import signature_mismatch
 from harness.topic.forbid import forbidding
 
-__all__ = ["GradedModule", "CheckView"]
+__all__ = ["GradedModule", "CheckView", "changed"]
 
 
 class GradedModule:
@@ -59,6 +59,9 @@ class GradedModule:
         mismatch = signature_mismatch(value, interface.signature) if interface.signature is not None else None
         if mismatch:
             raise InterfaceError(f"{qualified} {mismatch}")
+        inherited = _forbidden_base(value, interface.forbid)
+        if inherited is not None:
+            return _forbidden(f"forbidden call: {qualified} is a subclass of {inherited}, which the spec forbids for it")
         return _guard(value, interface, qualified, vars(self._module))
 
 
@@ -85,6 +88,26 @@ class CheckView:
         if name not in self._uses and name in self._graded._spec.interfaces:
             raise LookupError(f"the test of check {self._check_id!r} reads interface {name!r}, which the check's `uses` does not list")
         return getattr(self._graded, name)
+
+
+def _forbidden_base(value: Any, names: list[str]) -> str | None:
+    """The forbidden class ``value`` inherits from (its behaviour comes with it), if it is a class and has one."""
+    if not inspect.isclass(value):
+        return None
+    from harness.topic.forbid import resolve_name
+
+    for name in names:
+        forbidden = resolve_name(name)[2]
+        if inspect.isclass(forbidden) and issubclass(value, forbidden):
+            return name
+    return None
+
+
+def _forbidden(message: str) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ForbiddenCall(message)
+
+    return refuse
 
 
 def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
@@ -114,7 +137,7 @@ def _guarded_function(function: Any, interface: Interface, qualified: str, names
         with forbidding(interface.forbid, qualified, namespace):
             result = function(*args, **kwargs)
         for path, value, copy in before:
-            change = _change(value, copy)
+            change = changed(value, copy)
             if change:
                 raise CheckFailure(f"{qualified} changed its argument {path} in place ({change}); the spec leaves it unchanged")
         return result
@@ -137,22 +160,22 @@ def _copy(value: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     return value.detach().clone() if isinstance(value, torch.Tensor) else value.copy()
 
 
-def _change(value: torch.Tensor | np.ndarray, before: torch.Tensor | np.ndarray) -> str | None:
+def changed(value: torch.Tensor | np.ndarray, before: torch.Tensor | np.ndarray) -> str | None:
     """How ``value`` differs from its copy ``before`` (shape, dtype or values; NaNs equal), or None."""
     if value.shape != before.shape or value.dtype != before.dtype:
         return f"{tuple(before.shape)} {before.dtype} became {tuple(value.shape)} {value.dtype}"
     if isinstance(value, torch.Tensor):
         value = value.detach()
         same = (value == before) | (value.isnan() & before.isnan()) if value.is_floating_point() or value.is_complex() else value == before
-        changed = int((~same).sum())
+        count = int((~same).sum())
     else:
         try:
-            changed = value.size - int(
+            count = value.size - int(
                 np.sum(np.isclose(value, before, rtol=0, atol=0, equal_nan=True) if value.dtype.kind in "fc" else value == before)
             )
         except TypeError:  # object arrays
-            changed = 0 if np.array_equal(value, before) else value.size
-    return f"{changed} of {before.numel() if isinstance(before, torch.Tensor) else before.size} values changed" if changed else None
+            count = 0 if np.array_equal(value, before) else value.size
+    return f"{count} of {before.numel() if isinstance(before, torch.Tensor) else before.size} values changed" if count else None
 
 
 def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: dict[str, Any]) -> type:
@@ -162,5 +185,7 @@ def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: d
         for name, member in vars(klass).items():
             if inspect.isfunction(member) and (not name.startswith("__") or name in ("__init__", "__call__")):
                 methods[name] = _guarded_function(member, interface, qualified, namespace)
+    if "forward" not in methods and inspect.isfunction(getattr(cls, "forward", None)):  # inherited: its calls count too
+        methods["forward"] = _guarded_function(cls.forward, interface, qualified, namespace)
     guarded = type(cls.__name__, (cls,), {**methods, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
     return guarded

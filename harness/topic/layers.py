@@ -58,19 +58,28 @@ def load_layers(model: nn.Module, oracle: nn.Module, what: str) -> None:
         CheckFailure: ``model`` is not a module, lacks one of the oracle's layers, has layers the oracle does not,
             or has parameters outside such layers.
     """
+    from harness.sealed.client import beside
+
+    wanted = [(_layer_name(layer), dict(layer.state_dict())) for layer in _layers(oracle)]
+    beside(_load_layers_into, model, wanted, sum(p.numel() for p in oracle.parameters()), what)
+
+
+def _load_layers_into(model: nn.Module, wanted: list[tuple[str, dict[str, torch.Tensor]]], parameters: int, what: str) -> None:
+    """:func:`load_layers` where ``model`` lives (under sealed grading, the implementation's worker): ``wanted`` are
+    the oracle's layers by name and state, ``parameters`` its parameter count."""
     if not isinstance(model, nn.Module):
         raise CheckFailure(f"{what}: expected an nn.Module, got {type(model).__name__}")
     free = _layers(model)
     listed = [_layer_name(m) for m in free]
-    for layer in _layers(oracle):
-        match = next((m for m in free if _layer_name(m) == _layer_name(layer)), None)
+    for name, state in wanted:
+        match = next((m for m in free if _layer_name(m) == name), None)
         if match is None:
-            raise CheckFailure(f"{what}: the spec's {_layer_name(layer)} is not among its layers {listed}")
+            raise CheckFailure(f"{what}: the spec's {name} is not among its layers {listed}")
         free.remove(match)
         with torch.no_grad():
-            for name, value in layer.state_dict().items():
-                getattr(match, name).copy_(value)
+            for key, value in state.items():
+                getattr(match, key).copy_(value)
     if free:
         raise CheckFailure(f"{what}: layers the spec does not have: {[_layer_name(m) for m in free]} (all: {listed})")
-    if sum(p.numel() for p in model.parameters()) != sum(p.numel() for p in oracle.parameters()):
+    if sum(p.numel() for p in model.parameters()) != parameters:
         raise CheckFailure(f"{what}: parameters outside its convolution, batch-norm and linear layers")

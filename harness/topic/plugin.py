@@ -30,6 +30,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", choices=["grading", "practice"], default="grading", help="hypothesis profile (default: grading, derandomized)")
     group.addoption("--visionbench-results", metavar="FILE", help="write every graded item's verdict to FILE as JSON")
     group.addoption("--visionbench-cost", action="store_true", help="print what the run cost per topic: quick checks, trainings, canaries")
+    group.addoption("--sealed-fd", type=int, default=None, help=argparse_suppress())
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS  # set by the grader for sealed grading, not by people
 
 
 def _split(values: list[str]) -> set[str]:
@@ -42,7 +49,15 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.topic.profiles import load_profile
 
     load_profile(config.getoption("profile"))
-    config.stash[_STATE] = {"impl": resolve_implementation(config.getoption("impl")), "modules": {}}
+    config.stash[_STATE] = {"impl": resolve_implementation(config.getoption("impl")), "modules": {}, "zygote": None}
+    if config.getoption("sealed_fd") is not None:  # sealed grading: the implementation runs in workers of this zygote
+        import socket
+
+        from harness.sealed import client
+        from harness.sealed.contain import protect_grader
+
+        protect_grader()
+        client.ZYGOTE = config.stash[_STATE]["zygote"] = socket.socket(fileno=config.getoption("sealed_fd"))
     config.pluginmanager.register(_Verdicts(config), "visionbench-verdicts")
     if config.getoption("visionbench_cost"):
         from harness.topic.cost import SuiteCost
@@ -180,7 +195,12 @@ def impl(request: pytest.FixtureRequest) -> Any:
     spec_, check_ = _spec_and_check(request)
     state = request.config.stash[_STATE]
     if spec_.id not in state["modules"]:
-        state["modules"][spec_.id] = GradedModule(load_topic(state["impl"], spec_.id), spec_)
+        if state["zygote"] is not None:
+            from harness.sealed.client import SealedModule
+
+            state["modules"][spec_.id] = SealedModule(state["zygote"], spec_)
+        else:
+            state["modules"][spec_.id] = GradedModule(load_topic(state["impl"], spec_.id), spec_)
     graded = state["modules"][spec_.id]
     return graded if check_ is None else CheckView(graded, check_id_of(request.node), check_.uses)
 
@@ -296,4 +316,6 @@ class _Verdicts:
         if path and not hasattr(self.config, "workerinput"):  # the xdist controller (or a plain run) writes the file
             from harness.jsonfiles import write_json_atomic
 
-            write_json_atomic(Path(path), {"implementation": str(self.config.stash[_STATE]["impl"].root), "items": self.items})
+            state = self.config.stash[_STATE]
+            containment = {k: v for module in state["modules"].values() for k, v in getattr(module, "containment", {}).items()}
+            write_json_atomic(Path(path), {"implementation": str(state["impl"].root), "items": self.items, "containment": containment})

@@ -26,8 +26,21 @@ def _first_line(error: BaseException) -> str:
 
 
 def _raised_in(impl: Implementation, error: BaseException) -> traceback.FrameSummary | None:
+    remote = getattr(error, "remote", None)  # raised in a sealed worker: where it says (it can only lose by lying)
+    if remote is not None:
+        return traceback.FrameSummary(remote.where or "submission", 0, "") if remote.in_submission else None
     frames = traceback.extract_tb(error.__traceback__)
     return frames[-1] if frames and impl.owns(frames[-1].filename) else None
+
+
+def _where(impl: Implementation, error: BaseException) -> str:
+    remote = getattr(error, "remote", None)
+    if remote is not None:
+        return f" (in {remote.where})" if remote.where else ""
+    frame = _raised_in(impl, error) or next(
+        (f for f in reversed(traceback.extract_tb(error.__traceback__)) if impl.owns(f.filename)), None
+    )
+    return f" (in {frame.name}, {Path(frame.filename).name}:{frame.lineno})" if frame else ""
 
 
 def classify(error: BaseException | None, impl: Implementation) -> Verdict:
@@ -43,7 +56,7 @@ def classify(error: BaseException | None, impl: Implementation) -> Verdict:
     if isinstance(error, NotImplementedError):
         frame = _raised_in(impl, error)
         if frame is not None:
-            task = _first_line(error).split(":")[0] if ":" in str(error) else frame.name
+            task = _first_line(error).split(":")[0] if ":" in str(error) else frame.name.split(",")[0]
             return Verdict(Outcome.todo, f"todo: {task}")
     if isinstance(error, ForbiddenCall):
         return Verdict(Outcome.forbidden, _first_line(error))
@@ -55,9 +68,7 @@ def classify(error: BaseException | None, impl: Implementation) -> Verdict:
         return Verdict(Outcome.failed, _first_line(error))
     if isinstance(error, (InterfaceError, ImplementationError)):
         return Verdict(Outcome.error, _first_line(error))
-    frame = _raised_in(impl, error) or next(
-        (f for f in reversed(traceback.extract_tb(error.__traceback__)) if impl.owns(f.filename)), None
-    )
-    where = f" (in {frame.name}, {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    where = _where(impl, error)
     text = str(error).strip()  # a bare `assert` has no message: the location says which
-    return Verdict(Outcome.error, f"{type(error).__name__}{': ' + text.splitlines()[0] if text else ''}{where}")
+    name = getattr(getattr(error, "remote", None), "type_name", "") or type(error).__name__
+    return Verdict(Outcome.error, f"{name}{': ' + text.splitlines()[0] if text else ''}{where}")

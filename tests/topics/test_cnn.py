@@ -21,6 +21,7 @@ from harness.testing import (
     assert_raises,
     cases,
     check,
+    functional_call,
     gradcheck_or_fail,
     gradients,
     in_layout,
@@ -108,7 +109,7 @@ def _input_and_parameter_gradients(module: nn.Module, x: torch.Tensor, upstream:
     names = [name for name, _ in module.named_parameters()]
 
     def forward(x: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(module, dict(zip(names, values)), (x,))
+        return functional_call(module, dict(zip(names, values)), (x,))
 
     found = gradients(forward, (x, *(parameter for _, parameter in module.named_parameters())), upstream, what)
     return {"input": found[0], **dict(zip(names, found[1:]))}
@@ -315,7 +316,7 @@ def test_batchnorm2d_gradcheck(impl, dtype, tolerance, seed):
     bias = seeded_randn((3,), seed + 200, dtype).requires_grad_(True)
 
     def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
+        return functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
 
     what = f"BatchNorm2d gradcheck ({str(dtype).removeprefix('torch.')}, train mode, inputs x, weight, bias)"
     gradcheck_or_fail(forward, (x, weight, bias), tolerance, what)
