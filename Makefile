@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test quick bench mutate install clean
+.PHONY: demo test quick bench mutate audit install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 ## docs/mutation-scores.md. About 5 min on 2 cores.
 mutate: $(STAMP)
 	$(BIN)/visionbench mutate --sample 100 --seed 1 --table docs/mutation-scores.md
+
+## Degenerate implementations (zeros, constant, echo, noise, a stub per interface) graded on the quick tier: lists every
+## check one of them passes, exit 1 if any (also run by `make test`, tests/harness/test_audit.py).
+audit: $(STAMP)
+	$(BIN)/visionbench audit
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

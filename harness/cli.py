@@ -111,7 +111,10 @@ def test_topic(
     tier: TierOption = "full",
     profile: ProfileOption = "practice",
 ) -> None:
-    """Run one topic's checks and show each outcome, with the numbers behind a failure."""
+    """Run one topic's checks and show each outcome, with the numbers behind a failure.
+
+    Your code runs in-process here, beside the tests (full tracebacks, the fastest loop); `grade` runs it sealed.
+    """
     specs = _specs()
     if topic not in specs:
         raise _fail(f"unknown topic {topic!r}; known: {', '.join(specs)}")
@@ -123,6 +126,7 @@ def test_topic(
     scores = score_items(run.items, expected={topic: run.expected}, missing={topic: run.problem} if run.problem else None)
     for topic_score in scores.topics:
         console.print(_check_table(topic_score))
+    console.print("[dim]ran in-process, beside the tests; `visionbench grade` runs a submission sealed in a worker of its own[/]")
     if not all(c.outcome == "passed" for t in scores.topics for c in t.checks):
         raise typer.Exit(1)
 
@@ -146,9 +150,14 @@ def grade_command(
     min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0, help="exit 1 below this fraction of the points")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="topics graded at once (default: one per core)")] = None,
     no_speed_scaling: Annotated[bool, typer.Option("--no-speed-scaling", help="budgets as the spec states them, not scaled by the machine's measured speed")] = False,
-    sealed: Annotated[bool, typer.Option("--sealed", help="run the submission in contained worker processes, apart from the tests and verdicts (see README: sealed grading)")] = False,
+    in_process: Annotated[bool, typer.Option("--in-process", help="import the submission into the test processes (trusted code, debugging) instead of sealed workers")] = False,
 ) -> None:
-    """Grade every topic of an implementation, print the score table and write a result record."""
+    """Grade every topic of an implementation, print the score table and write a result record.
+
+    The submission runs sealed: in contained worker processes, apart from the tests, hidden labels and verdicts
+    (README: sealed grading). ``--in-process`` imports it into the test processes instead.
+    """
+    sealed = not in_process
     if no_speed_scaling:
         os.environ[NO_SCALING_ENV] = "1"
     specs = _specs()
@@ -367,6 +376,40 @@ def mutate_command(
         raise _fail(f"mutation score below {min_score:.0%}: " + ", ".join(r.topic for r in reports if r.score < min_score), 1)
 
 
+@app.command("audit")
+def audit_command(
+    topics: Annotated[list[str] | None, typer.Argument(help="topic ids (default: all)")] = None,
+    tier: TierOption = "quick",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="degenerate submissions graded at once")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the findings as JSON here")] = None,
+) -> None:
+    """Grade generated degenerate implementations (zeros, constant, echo, noise, one stub per interface) and list every
+    non-interface check one of them passes; exit 1 if there is any (see docs/audit.md)."""
+    from harness.tools.audit import audit
+
+    specs = _specs()
+    _validate_choice(tier, ("quick", "full"), "--tier")
+    unknown = [t for t in topics or [] if t not in specs]
+    if unknown:
+        raise _fail(f"unknown topic(s) {unknown}; known: {', '.join(specs)}")
+    with console.status(f"grading degenerate implementations ({tier} tier)"):
+        report = audit(topics or None, tier=tier, jobs=jobs)
+    table = Table(title=f"checks that pass a degenerate implementation ({tier} tier, {report.wall_s:.0f} s)", title_justify="left")
+    for column in ("degenerate", "topic", "check", "kind"):
+        table.add_column(column)
+    for finding in report.findings:
+        table.add_row(finding.degenerate, finding.topic, finding.check, finding.kind)
+    console.print(table if report.findings else f"[green]✓[/] no check passes a degenerate ({sum(report.graded.values())} degenerate-check pairs, {report.wall_s:.0f} s)")
+    for problem in report.problems:
+        console.print(f"[bold red]not graded:[/] {escape(problem)}", soft_wrap=True)
+    if json_out is not None:
+        write_json_atomic(json_out, report.as_json())
+    if report.problems:
+        raise _fail(f"{len(report.problems)} degenerate submission(s) could not be graded: the audit is incomplete", 3)
+    if report.findings:
+        raise _fail(f"{len(report.findings)} check(s) pass a degenerate implementation", 1)
+
+
 @spec_app.command("check")
 def spec_check_command() -> None:
     """Every spec validates, every interface exists with its signature, every check has exactly one test."""
@@ -400,13 +443,14 @@ def leaderboard_build_command(
     results: Annotated[Path, typer.Option("--results", help="folder of result records (*.json)")] = LEADERBOARD_DIR / "results",
     out: Annotated[Path, typer.Option("--out", help="folder for README.md and index.html")] = LEADERBOARD_DIR,
     best: Annotated[bool, typer.Option("--best", help="each submission's best run instead of its latest")] = False,
+    sealed_only: Annotated[bool, typer.Option("--sealed-only", help="leave out records graded in-process")] = False,
 ) -> None:
     """Rank the result records and write the Markdown table and the static HTML page."""
     from harness.grader.leaderboard import build
 
     if not results.is_dir():
         raise _fail(f"--results {results} is not a folder")
-    built = build(results, out, best=best, specs=_specs())
+    built = build(results, out, best=best, specs=_specs(), sealed_only=sealed_only)
     for warning in built.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if not built.board.rows:

@@ -29,7 +29,11 @@ What lives here, by job:
 - oracle adaptors: :func:`coco_box_metrics` (pycocotools on per-image dicts); value oracles for modules:
   :func:`randomized` (a ``torch.nn`` network with seeded random weights) and :func:`load_layers` (its weights copied
   into the implementation's layers of the same kind);
-- networks the harness ships, for tests that build one: :class:`ShapesNet` (topic 05's pretrained backbone).
+- an implementation's modules wherever they live (in its sealed worker, or here): :func:`take` (hand it a module
+  the test built, to change in place), :func:`identity`, :func:`instance_of`, :func:`training_flags`, :func:`sgd_steps`,
+  :func:`hooked_forward`;
+- networks the harness ships, for tests that build one: :class:`ShapesNet` (topic 05's pretrained backbone) and
+  :class:`MLPWithBatchNorm1d`.
 """
 
 from __future__ import annotations
@@ -50,12 +54,14 @@ from harness.topic.autograd import functional_call, gradcheck_or_fail, gradients
 from harness.topic.compare import as_numpy, assert_close
 from harness.topic.layers import load_layers, randomized
 from harness.topic.layouts import LAYOUTS, in_layout, non_contiguous
+from harness.topic.modules import MLPWithBatchNorm1d, hooked_forward, identity, instance_of, sgd_steps, take, training_flags
 
 __all__ = [
     "check", "Case", "cases", "layouts", "LAYOUTS",
     "seeded_generator", "seeded_randn", "seeded_rand", "seeded_init", "random_boxes", "non_contiguous", "in_layout", "strategies",
     "assert_close", "assert_raises", "as_numpy", "CheckFailure", "ForbiddenCall",
     "gradients", "gradcheck_or_fail", "functional_call", "coco_box_metrics", "ShapesNet", "randomized", "load_layers",
+    "take", "identity", "instance_of", "training_flags", "sgd_steps", "hooked_forward", "MLPWithBatchNorm1d",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., object])

@@ -45,6 +45,7 @@ __all__ = [
 
 BASELINE_NAME = "reference"
 BASELINE_MARKER = "◆"
+IN_PROCESS_MARKER = "†"  # graded in-process: the submission ran in the process that wrote its verdicts
 RESULTS_PATTERN = "*.json"
 MARKDOWN_FILE = "README.md"
 HTML_FILE = "index.html"
@@ -97,6 +98,7 @@ class Row:
     earned: float
     possible: float
     cells: dict[str, TopicCell]
+    sealed: bool = False
 
     @property
     def baseline(self) -> bool:
@@ -201,6 +203,7 @@ def _row(loaded: LoadedRecord, heads: dict[str, Headline]) -> Row:
         earned=record.earned,
         possible=record.possible,
         cells={topic: _cell(record, head) for topic, head in heads.items()},
+        sealed=record.grading.mode == "sealed",
     )
 
 
@@ -275,7 +278,8 @@ def _arrow(head: Headline) -> str:
 
 
 def _display_name(row: Row) -> str:
-    return f"{BASELINE_MARKER} {row.name} (baseline)" if row.baseline else row.name
+    name = f"{BASELINE_MARKER} {row.name} (baseline)" if row.baseline else row.name
+    return name if row.sealed else f"{name} {IN_PROCESS_MARKER}"
 
 
 def _markdown_text(text: str) -> str:
@@ -293,7 +297,8 @@ def render_markdown(board: Leaderboard) -> str:
         "",
         f"{len(board.rows)} submission(s), {'best' if board.best else 'latest'} run of each; ranked by total points, then each "
         "topic's headline metric, then speed. "
-        f"{BASELINE_MARKER} marks the reference baseline. Built by `visionbench leaderboard build`; the page with sortable "
+        f"{BASELINE_MARKER} marks the reference baseline; {IN_PROCESS_MARKER} a run graded in-process (trusted code only: "
+        "the submission ran in the process that wrote its verdicts). Built by `visionbench leaderboard build`; the page with sortable "
         f"tables and plots is [`{HTML_FILE}`]({HTML_FILE}).",
         "",
         "| " + " | ".join(_markdown_text(cell) for cell in header) + " |",
@@ -393,12 +398,18 @@ class Built:
     warnings: list[str]
 
 
-def build(results_dir: Path, out_dir: Path, *, best: bool = False, specs: dict[str, TopicSpec] | None = None) -> Built:
+def build(
+    results_dir: Path, out_dir: Path, *, best: bool = False, specs: dict[str, TopicSpec] | None = None, sealed_only: bool = False
+) -> Built:
     """Load, collapse and rank the records in ``results_dir``; write ``README.md`` and ``index.html`` to ``out_dir``.
 
-    Nothing is written when no record could be read (``Built.written`` is empty).
+    ``sealed_only``: records graded in-process are left out, each with a warning. Nothing is written when no record
+    could be read (``Built.written`` is empty).
     """
     records, warnings = load_results(results_dir)
+    if sealed_only:
+        warnings += [f"skipped {loaded.path}: graded in-process (--sealed-only)" for loaded in records if loaded.record.grading.mode != "sealed"]
+        records = [loaded for loaded in records if loaded.record.grading.mode == "sealed"]
     specs = load_specs() if specs is None else specs
     board = rank(collapse(records, best=best, specs=specs), best=best, specs=specs)
     if not board.rows:

@@ -22,12 +22,13 @@ import signal
 import socket
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.conventions import ImplementationError
+from harness.conventions import REFERENCE_DIR, ImplementationError
 from harness.sealed.codec import FROM_WORKER, Encoder, Handle, ProtocolError, Ref, decode, receive, send
 from harness.sealed.contain import tree_cpu_seconds
 from harness.spec import TopicSpec
@@ -98,6 +99,7 @@ class _Worker:
         self.methods: set[tuple[str, str]] = set()
         self.released: list[int] = []
         self.released_tapes: list[int] = []
+        self.rng: torch.Tensor | None = None  # torch's random state as the worker holds it, when known
         hello, _ = self._exchange(None)
         self.containment: dict[str, str] = {str(k): str(v) for k, v in hello["hello"]["containment"].items()}
 
@@ -172,6 +174,7 @@ class _Worker:
     # --- requests -------------------------------------------------------------------------------------------------
 
     def simple(self, header: dict[str, Any], what: str) -> Any:
+        self.rng = None  # whatever the request runs may draw random numbers
         reply, buffers = self.request(header, self.encoder(), what)
         return reply, self.decode(reply.get("value"), buffers, [])
 
@@ -195,8 +198,12 @@ class _Worker:
         autograd = torch.is_grad_enabled() and bool(leaves)
         header.update(
             args={"tuple": [{"tuple": positional}, {"dict": keywords}]}, grad=torch.is_grad_enabled(), inference=torch.is_inference_mode_enabled(),
-            autograd=autograd, rng=encoder.buffer(torch.get_rng_state().numpy().tobytes()),
+            autograd=autograd,
         )  # fmt: skip
+        rng = torch.get_rng_state()
+        if self.rng is None or not torch.equal(rng, self.rng):  # the worker's random state follows this process's
+            header["rng"] = encoder.buffer(rng.numpy().tobytes())
+        self.rng = None  # unknown until the reply
         reply, buffers = self.request(header, encoder, what)
         differentiable: dict[int, torch.Tensor] = {}
 
@@ -211,8 +218,10 @@ class _Worker:
             raise WorkerLost(f"the submission's worker broke the protocol while {what}: arguments after the call")
         _apply_after(visited, after, owners, mutates, what)
         try:
-            torch.set_rng_state(torch.frombuffer(bytearray(buffers[reply["rng"]]), dtype=torch.uint8))
-        except (KeyError, IndexError, TypeError, RuntimeError) as error:
+            if "rng" in reply:  # the call drew random numbers: this process's state moves on as the worker's did
+                torch.set_rng_state(torch.frombuffer(bytearray(buffers[reply["rng"]]), dtype=torch.uint8))
+            self.rng = torch.get_rng_state()
+        except (IndexError, TypeError, RuntimeError) as error:
             self.kill()
             raise WorkerLost(f"the submission's worker broke the protocol while {what}: random state ({error})") from None
         if differentiable and isinstance(reply.get("tape"), int):
@@ -323,7 +332,10 @@ class Remote:
         return iter(items)
 
     def __len__(self) -> int:
-        return _call(self, "__len__", (), {})
+        try:
+            return _call(self, "__len__", (), {})
+        except AttributeError:  # as for a local object without a length (list() then only iterates)
+            raise TypeError(f"{self!r} has no len()") from None
 
     def __getitem__(self, key: Any) -> Any:
         return _call(self, "__getitem__", (key,), {})
@@ -376,8 +388,10 @@ def beside(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 class SealedModule:
     """A submission's topic module seen through its worker (see the module docstring)."""
 
-    def __init__(self, zygote: socket.socket, spec: TopicSpec, which: bytes = b"S") -> None:
+    def __init__(self, zygote: socket.socket, spec: TopicSpec, which: bytes = b"S", source: Path | None = None) -> None:
+        """``which``: ``b"S"`` the submission, ``b"R"`` the reference (timed beside it); ``source``: its directory."""
         self._zygote, self._spec, self._which = zygote, spec, which
+        self.source = REFERENCE_DIR if which == b"R" else source
         self._current: _Worker | None = None
         self._cache: dict[str, Any] = {}
         self.containment: dict[str, str] = {}
@@ -416,6 +430,17 @@ class SealedModule:
         node = encoder.encode(value)
         reply, buffers = self._worker.request({"op": "take", "args": {"tuple": [node]}}, encoder, "taking an object")
         return self._worker.decode(reply.get("value"), buffers, [])
+
+    @property
+    def worker_pid(self) -> int:
+        """The pid (as the grading process sees it) of the process the submission's code runs in: the worker, or,
+        in a PID namespace of its own, the one process below it."""
+        pid = self._worker.pid
+        try:
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return pid
+        return children[0] if len(children) == 1 else pid
 
     def cpu_seconds(self) -> float:
         """CPU seconds the current worker (and all it started) has used."""

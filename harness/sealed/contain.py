@@ -6,7 +6,9 @@ Applied by the worker to itself, in this order, before it imports any submission
 - ``namespaces``: new network and PID namespaces: no network at all (not even loopback), no process outside visible,
   and every process it starts dies with it (the worker is PID 1 of its namespace);
 - ``uid``: when the grader runs as root, an unprivileged uid (``nobody``), so no file of the grader's is writable
-  and no process of the grader's can be signalled or traced;
+  and no process of the grader's can be signalled or traced; where the Python installation is readable by root
+  alone, root's uid is kept but every capability is dropped (no privilege beyond a plain user's of uid 0, whose
+  reach Landlock then bounds);
 - ``limits``: resource limits: CPU seconds, address space, file size, process count, no core files;
 - ``landlock``: a Landlock ruleset: it may write only in its scratch directory and read only the Python installation,
   the harness, the system's libraries and its copy of the submission; it cannot signal or trace processes outside.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 __all__ = ["WorkerLimits", "enter", "protect_grader", "tree_cpu_seconds", "FEATURES"]
 
-FEATURES = ("session", "environment", "namespaces", "uid", "limits", "landlock")
+FEATURES = ("session", "environment", "namespaces", "uid", "capabilities", "limits", "landlock")
 NOBODY = 65534
 
 _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -77,6 +79,7 @@ def enter(scratch: Path, readable: list[Path], limits: WorkerLimits, environment
     state["environment"] = "on"
     state["namespaces"] = _namespaces(libc)
     state["uid"] = _drop_uid(scratch, readable)
+    state["capabilities"] = _drop_capabilities(libc)
     state["limits"] = _limits(limits, uid_dropped=state["uid"] == "on")
     state["landlock"] = _landlock(libc, scratch, readable)
     if libc is not None and state["namespaces"] == "on":  # after the uid change, which clears it
@@ -128,6 +131,31 @@ def _drop_uid(scratch: Path, readable: list[Path]) -> str:
     return "on"
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_PR_CAPBSET_DROP, _CAPABILITY_VERSION_3, _LAST_CAPABILITY = 24, 0x20080522, 63
+
+
+def _drop_capabilities(libc: ctypes.CDLL | None) -> str:
+    """No capability left, none to be regained (the bounding set emptied): root keeps only what any uid 0 owner has."""
+    if libc is None:
+        return "unavailable: not Linux"
+    if os.geteuid() != 0 and Path("/proc/self/status").read_text().count("CapEff:\t0000000000000000"):
+        return "on (none held)"
+    for capability in range(_LAST_CAPABILITY + 1):
+        libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0)  # EINVAL past the kernel's last: harmless
+    header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        return f"unavailable: capset: {_error()}"
+    return "on"
+
+
 def _limits(limits: WorkerLimits, *, uid_dropped: bool) -> str:
     mapped = _vm_size_bytes()
     settings = [
@@ -137,8 +165,10 @@ def _limits(limits: WorkerLimits, *, uid_dropped: bool) -> str:
     ]
     if mapped is not None:
         settings.append((resource.RLIMIT_AS, mapped + limits.memory_bytes, mapped + limits.memory_bytes))
-    if uid_dropped:  # per uid: only meaningful when the worker has a uid of its own
-        settings.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
+    # per uid, threads included: a uid of its own gets the limit; a shared uid (capabilities dropped, so it is enforced)
+    # gets what that uid runs now plus the limit
+    processes = limits.processes if uid_dropped else _processes_of(os.geteuid()) + limits.processes
+    settings.append((resource.RLIMIT_NPROC, processes, processes))
     failed = []
     for kind, soft, hard in settings:
         try:
@@ -147,10 +177,23 @@ def _limits(limits: WorkerLimits, *, uid_dropped: bool) -> str:
             resource.setrlimit(kind, (min(soft, hard), hard))
         except (ValueError, OSError) as error:
             failed.append(f"{kind}: {error}")
-    missing = ([] if mapped is not None else ["address space (no /proc)"]) + ([] if uid_dropped else ["process count (shared uid)"])
+    missing = [] if mapped is not None else ["address space (no /proc)"]
     if failed:
         return f"partial: {'; '.join(failed)}"
     return "on" if not missing else f"on, except {', '.join(missing)}"
+
+
+def _processes_of(uid: int) -> int:
+    """Tasks (threads count) of ``uid`` running now, as RLIMIT_NPROC counts them."""
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if line.startswith(("Uid:", "Threads:")))
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[1:2] == [str(uid)]:
+            count += int(fields.get("Threads", "1"))
+    return count
 
 
 def _vm_size_bytes() -> int | None:

@@ -103,6 +103,12 @@ def _readable(impl: Implementation) -> list[Path]:
 
 def _worker_main(sock: socket.socket, impl: Implementation, spec: Any, home: Path, limits: contain.WorkerLimits) -> None:
     environment = {**WORKER_ENVIRONMENT, "HOME": str(home), "TMPDIR": str(home)}
+    output = os.open(home / "output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # what it prints stays here
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    keep = sock.fileno()
+    os.closerange(3, keep)  # nothing of the zygote's or the grader's stays open in it
+    os.closerange(keep + 1, 65536)
     state = contain.enter(home, _readable(impl), limits, environment)
     os.chdir(home)
     tempfile.tempdir = str(home)
@@ -125,7 +131,7 @@ class Worker:
         self.load_error: BaseException | None = None
         self.graded = None
         try:
-            self.graded = GradedModule(load_topic(impl, spec.id), spec)
+            self.graded = GradedModule(load_topic(impl, spec.id), spec, check_arguments=False)
         except BaseException as error:  # reported with every request for an interface
             self.load_error = error
         send(sock, {"hello": {"containment": containment, "loaded": self.load_error is None}}, [])
@@ -136,7 +142,7 @@ class Worker:
                 header, buffers = receive(self.sock, TO_WORKER)
             except (EOFError, OSError):
                 return
-            encoder = Encoder(handle_of=self.register)
+            encoder = Encoder(handle_of=self.register, identify=True)
             try:
                 reply = self.dispatch(header, buffers, encoder)
             except BaseException as error:  # the submission's exceptions, of any kind, go back as data
@@ -226,7 +232,9 @@ class Worker:
             function = self.resolve(Handle(header["target"]))
             if header.get("method"):
                 function = getattr(function, header["method"])
-        torch.set_rng_state(torch.frombuffer(bytearray(buffers[header["rng"]]), dtype=torch.uint8))
+        if "rng" in header:
+            torch.set_rng_state(torch.frombuffer(bytearray(buffers[header["rng"]]), dtype=torch.uint8))
+        rng = torch.get_rng_state()
         inputs = [v for v in visited if isinstance(v, torch.Tensor) and v.requires_grad] if header.get("autograd") else []
         with torch.inference_mode(header.get("inference", False)), torch.set_grad_enabled(header.get("grad", True)):
             result = function(*args, **kwargs)
@@ -243,7 +251,9 @@ class Worker:
             reply["tape"] = tape
         encoder.ref_of = None
         reply["after"] = [_state_of(value, encoder) for value in visited]
-        reply["rng"] = encoder.buffer(torch.get_rng_state().numpy().tobytes())
+        now = torch.get_rng_state()
+        if not torch.equal(now, rng):
+            reply["rng"] = encoder.buffer(now.numpy().tobytes())
         return reply
 
     def describe(self, error: BaseException) -> dict[str, Any]:

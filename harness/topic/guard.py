@@ -29,8 +29,9 @@ __all__ = ["GradedModule", "CheckView", "changed"]
 class GradedModule:
     """Attribute access to a topic module's spec interfaces, checked and guarded."""
 
-    def __init__(self, module: types.ModuleType, spec: TopicSpec) -> None:
+    def __init__(self, module: types.ModuleType, spec: TopicSpec, *, check_arguments: bool = True) -> None:
         self._module, self._spec = module, spec
+        self._check_arguments = check_arguments  # off in a sealed worker: the grading process compares them itself
         self._cache: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -62,7 +63,7 @@ class GradedModule:
         inherited = _forbidden_base(value, interface.forbid)
         if inherited is not None:
             return _forbidden(f"forbidden call: {qualified} is a subclass of {inherited}, which the spec forbids for it")
-        return _guard(value, interface, qualified, vars(self._module))
+        return _guard(value, interface, qualified, vars(self._module), self._check_arguments)
 
 
 class CheckView:
@@ -110,22 +111,22 @@ def _forbidden(message: str) -> Any:
     return refuse
 
 
-def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
+def _guard(value: Any, interface: Interface, qualified: str, namespace: dict[str, Any], check_arguments: bool = True) -> Any:
     if inspect.isclass(value):
-        return _guarded_class(value, interface, qualified, namespace)
+        return _guarded_class(value, interface, qualified, namespace, check_arguments)
     if callable(value):
-        return _guarded_function(value, interface, qualified, namespace)
+        return _guarded_function(value, interface, qualified, namespace, check_arguments)
     return value
 
 
-def _guarded_function(function: Any, interface: Interface, qualified: str, namespace: dict[str, Any]) -> Any:
+def _guarded_function(function: Any, interface: Interface, qualified: str, namespace: dict[str, Any], check_arguments: bool = True) -> Any:
     signature = inspect.signature(function)
     may_change = {"self", *interface.mutates}
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
-            bound = signature.bind(*args, **kwargs).arguments
+            bound = signature.bind(*args, **kwargs).arguments if check_arguments else {}
         except TypeError:  # the call itself is wrong: let the function say so
             bound = {}
         before = [
@@ -178,14 +179,14 @@ def changed(value: torch.Tensor | np.ndarray, before: torch.Tensor | np.ndarray)
     return f"{count} of {before.numel() if isinstance(before, torch.Tensor) else before.size} values changed" if count else None
 
 
-def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: dict[str, Any]) -> type:
+def _guarded_class(cls: type, interface: Interface, qualified: str, namespace: dict[str, Any], check_arguments: bool = True) -> type:
     """A subclass with the same name whose own methods (constructor included) are guarded like functions."""
     methods = {}
     for klass in reversed([k for k in cls.__mro__ if k.__module__ == cls.__module__]):
         for name, member in vars(klass).items():
             if inspect.isfunction(member) and (not name.startswith("__") or name in ("__init__", "__call__")):
-                methods[name] = _guarded_function(member, interface, qualified, namespace)
+                methods[name] = _guarded_function(member, interface, qualified, namespace, check_arguments)
     if "forward" not in methods and inspect.isfunction(getattr(cls, "forward", None)):  # inherited: its calls count too
-        methods["forward"] = _guarded_function(cls.forward, interface, qualified, namespace)
+        methods["forward"] = _guarded_function(cls.forward, interface, qualified, namespace, check_arguments)
     guarded = type(cls.__name__, (cls,), {**methods, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
     return guarded

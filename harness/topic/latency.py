@@ -87,29 +87,36 @@ def peak_memory_supported() -> bool:
         return False
 
 
-def _peak_bytes(call: Callable[[], object]) -> int:
-    """Resident memory the call touches beyond what the process holds once its allocator's free memory is returned."""
-    gc.collect()
-    _libc().malloc_trim(0)  # type: ignore[union-attr]  # checked by peak_memory_supported
-    _reset_peak()
-    before = _read_status_kb("VmRSS:") or 0
+def _peak_bytes(call: Callable[[], object], pid: int | None = None) -> int:
+    """Resident memory the call touches beyond what the process holds once its allocator's free memory is returned
+    (``pid``: the process the call runs in, a sealed worker; its allocator is not trimmed first)."""
+    if pid is None:
+        gc.collect()
+        _libc().malloc_trim(0)  # type: ignore[union-attr]  # checked by peak_memory_supported
+    _reset_peak(pid)
+    before = _read_status_kb("VmRSS:", pid) or 0
     call()
-    return max(0, ((_read_status_kb("VmHWM:") or 0) - before) * 1024)
+    return max(0, ((_read_status_kb("VmHWM:", pid) or 0) - before) * 1024)
 
 
-def _reset_peak() -> None:
-    _CLEAR_REFS.write_text("5")  # "5" resets the peak resident set size (VmHWM) to the current one
+def _reset_peak(pid: int | None = None) -> None:
+    path = _CLEAR_REFS if pid is None else Path(f"/proc/{pid}/clear_refs")
+    path.write_text("5")  # "5" resets the peak resident set size (VmHWM) to the current one
 
 
-def _read_status_kb(field: str) -> int | None:
-    for line in _STATUS.read_text().splitlines():
+def _read_status_kb(field: str, pid: int | None = None) -> int | None:
+    for line in (_STATUS if pid is None else Path(f"/proc/{pid}/status")).read_text().splitlines():
         if line.startswith(field):
             return int(line.split()[1])
     return None
 
 
 def measure_latency(
-    contenders: Mapping[str, Callable[[int], object]], *, warmup: int = WARMUP, iterations: int = ITERATIONS
+    contenders: Mapping[str, Callable[[int], object]],
+    *,
+    warmup: int = WARMUP,
+    iterations: int = ITERATIONS,
+    processes: Mapping[str, int | None] | None = None,
 ) -> dict[str, LatencyStats]:
     """Time contenders side by side.
 
@@ -120,6 +127,7 @@ def measure_latency(
         iterations: timed calls per contender; iteration ``i`` calls each contender once, starting with contender
             ``i mod len(contenders)``, so none is always first. Then :data:`MEMORY_CALLS` untimed calls each measure
             peak memory (see the module docstring).
+        processes: name -> the pid a contender's calls run in (a sealed worker), for its peak memory; default this one.
 
     Returns:
         name -> its :class:`LatencyStats`. Garbage collection is off while timing (as in :mod:`timeit`).
@@ -149,7 +157,8 @@ def measure_latency(
             gc.enable()
     peaks: dict[str, int | None] = dict.fromkeys(names)
     if peak_memory_supported():
-        peaks = {name: max(_peak_bytes(functools.partial(contenders[name], i)) for i in range(MEMORY_CALLS)) for name in names}
+        pids = processes or {}
+        peaks = {name: max(_peak_bytes(functools.partial(contenders[name], i), pids.get(name)) for i in range(MEMORY_CALLS)) for name in names}
     return {name: LatencyStats.from_samples(seconds[name], peaks[name]) for name in names}
 
 
@@ -169,7 +178,13 @@ class LatencyResult:
 
 @cache
 def _reference_module(topic: str) -> Any:
+    """The reference, run as the graded implementation is: in a worker of its own under sealed grading, so that
+    both pay the same for crossing to it."""
+    from harness.sealed import client
     from harness.spec import load_specs
+
+    if client.ZYGOTE is not None:
+        return client.SealedModule(client.ZYGOTE, load_specs()[topic], b"R")
     from harness.topic.guard import GradedModule
     from harness.topic.loader import load_topic, resolve_implementation
 
@@ -200,14 +215,24 @@ def run_latency_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0
     images = to_model_inputs(hidden_split(task.dataset), with_labels=False)["images"]
     contenders = {"graded": _predict_one(impl, spec, check, seed, images, enforce_budget=True)}
     reference = _reference_module(spec.id) if reference is None else reference
-    if getattr(reference, "module", reference) is not getattr(impl, "module", impl):
+    if not _same_implementation(reference, impl):
         contenders["reference"] = _predict_one(reference, spec, check, seed, images, enforce_budget=False)
+    processes = {"graded": getattr(impl, "worker_pid", None), "reference": getattr(reference, "worker_pid", None)}
     with torch.inference_mode(), single_threaded():  # as the task's predictions are made
-        stats = measure_latency(contenders)
+        stats = measure_latency(contenders, processes=processes)
     result = LatencyResult(stats["graded"], stats.get("reference"))
     measurements.record(**_numbers(result, check))
     _assert_within_budget(result, check, f"{spec.id}.{task.predict}")
     return result
+
+
+def _same_implementation(a: Any, b: Any) -> bool:
+    """Whether two topic modules (in-process or sealed) are one implementation (the reference graded is not timed
+    beside itself)."""
+    if getattr(a, "module", a) is getattr(b, "module", b):
+        return True
+    source_a, source_b = getattr(a, "source", None), getattr(b, "source", None)
+    return source_a is not None and source_a == source_b
 
 
 def _predict_one(module: Any, spec: TopicSpec, check: Check, seed: int, images: torch.Tensor, *, enforce_budget: bool) -> Callable[[int], object]:

@@ -198,7 +198,7 @@ def impl(request: pytest.FixtureRequest) -> Any:
         if state["zygote"] is not None:
             from harness.sealed.client import SealedModule
 
-            state["modules"][spec_.id] = SealedModule(state["zygote"], spec_)
+            state["modules"][spec_.id] = SealedModule(state["zygote"], spec_, source=state["impl"].root)
         else:
             state["modules"][spec_.id] = GradedModule(load_topic(state["impl"], spec_.id), spec_)
     graded = state["modules"][spec_.id]

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.grader.records import SCHEMA_VERSION, CheckRecord, Environment, ResultRecord, Submission, TopicRecord
+from harness.grader.records import SCHEMA_VERSION, CheckRecord, Environment, Grading, ResultRecord, Submission, TopicRecord
 from harness.spec import Budget, Check, Interface, Task, TopicSpec
 
 SHAPE_POINTS = 2.0
@@ -71,8 +71,10 @@ def topic_record(
     return TopicRecord(topic=topic, earned=earned, possible=sum(c.max_points for c in checks), wall_s=1.0, checks=checks)
 
 
-def record(name: str, topics: list[TopicRecord], *, created: str = CREATED, artifacts: list[str] | None = None) -> ResultRecord:
-    """A complete result record of ``topics``."""
+def record(
+    name: str, topics: list[TopicRecord], *, created: str = CREATED, artifacts: list[str] | None = None, sealed: bool = True
+) -> ResultRecord:
+    """A complete result record of ``topics`` (graded sealed, unless ``sealed`` is False)."""
     environment = Environment(
         python="3.11", platform="linux", torch="2", numpy="2", cpu="cpu", cpu_count=2, torch_threads=2, cuda=False, profile="cpu-2core"
     )
@@ -81,6 +83,7 @@ def record(name: str, topics: list[TopicRecord], *, created: str = CREATED, arti
         submission=Submission(name=name, path=f"/submissions/{name}", content_sha256="0" * 64),
         tier="full", environment=environment, spec_hashes={t.topic: "0" * 64 for t in topics}, earned=sum(t.earned for t in topics),
         possible=sum(t.possible for t in topics), topics=topics, artifacts=artifacts or [],
+        grading=Grading(mode="sealed" if sealed else "in-process", containment={"namespaces": "on"} if sealed else {}),
     )  # fmt: skip
 
 

@@ -12,7 +12,17 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.cli import app
-from harness.grader.leaderboard import BASELINE_MARKER, LoadedRecord, collapse, load_results, rank, render_html, render_markdown
+from harness.grader.leaderboard import (
+    BASELINE_MARKER,
+    IN_PROCESS_MARKER,
+    LoadedRecord,
+    build,
+    collapse,
+    load_results,
+    rank,
+    render_html,
+    render_markdown,
+)
 
 
 def _loaded(*records) -> list[LoadedRecord]:
@@ -146,3 +156,15 @@ def test_leaderboard_build_command_fails_without_records(tmp_path):
     assert runner.invoke(app, ["leaderboard", "build", "--results", str(tmp_path / "missing")]).exit_code == 2
     empty = runner.invoke(app, ["leaderboard", "build", "--results", str(tmp_path), "--out", str(tmp_path / "out")])
     assert empty.exit_code == 1 and not (tmp_path / "out").exists()
+
+
+def test_runs_graded_in_process_are_marked_and_left_out_with_sealed_only(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    write(results / "trusted.json", record("trusted", [topic_record("alpha", value=0.9)], sealed=False))
+    write(results / "sealed.json", record("sealed", [topic_record("alpha", value=0.8)]))
+    text = build(results, tmp_path / "all", specs=specs()).written[0].read_text()
+    assert f"| trusted {IN_PROCESS_MARKER} |" in text and "| sealed |" in text
+    only = build(results, tmp_path / "sealed-only", specs=specs(), sealed_only=True)
+    assert [row.name for row in only.board.rows] == ["sealed"]
+    assert any("trusted.json: graded in-process" in warning for warning in only.warnings)

@@ -8,6 +8,7 @@ must finish and give every check a verdict each time.
 from __future__ import annotations
 
 import socket
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -33,7 +34,7 @@ SECRET = "918273645"
 def _round_trip(value, limits=FROM_WORKER):
     encoder = Encoder()
     node = encoder.encode(value)
-    return decode(node, [bytes(b) for b in encoder.buffers], limits)
+    return decode(node, [bytearray(b) for b in encoder.buffers], limits)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.int64, torch.bool, torch.complex64])
@@ -68,11 +69,11 @@ def test_the_grader_refuses_pickles_and_unknown_tags_from_the_worker():
     encoder = Encoder(pickle_of=lambda value: True)
     node = encoder.encode(torch.nn.Linear(2, 2))
     with pytest.raises(ProtocolError, match="pickle"):
-        decode(node, [bytes(b) for b in encoder.buffers], FROM_WORKER)
-    assert isinstance(decode(node, [bytes(b) for b in encoder.buffers], TO_WORKER), torch.nn.Linear)  # the grader's own, to the worker
+        decode(node, [bytearray(b) for b in encoder.buffers], FROM_WORKER)
+    assert isinstance(decode(node, [bytearray(b) for b in encoder.buffers], TO_WORKER), torch.nn.Linear)  # the grader's own, to the worker
     for bad in ({"object": "os.system"}, {"tensor": 0, "dtype": "float32", "shape": [4]}, {"array": 0, "dtype": "|O", "shape": [1]}):
         with pytest.raises(ProtocolError):
-            decode(bad, [b"\0" * 8], FROM_WORKER)
+            decode(bad, [bytearray(8)], FROM_WORKER)
 
 
 def test_objects_that_are_not_data_do_not_cross_without_a_handle():
@@ -97,6 +98,8 @@ from harness.spec.outcomes import Outcome as _O
 _v.classify = lambda error, impl: _v.Verdict(_O.passed)
 _t.assert_close = lambda *a, **k: None
 _p.pytest_runtest_makereport = None
+import _pytest.reports as _r
+_r.TestReport.passed = property(lambda self: True)
 """,
     "rewrites_results_files": ZEROS + """
 import glob, json, threading, time
@@ -175,6 +178,21 @@ except OSError:
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     raise ValueError(f'found {_found} network {_network}')
 """,
+    "hangs": """
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    while True:
+        pass
+""",
+    "forks_at_import": ZEROS + """
+import os
+for _ in range(200):
+    try:
+        if os.fork() == 0:
+            os.setsid()
+            os.execv('/bin/sleep', ['sleep', '600.424242'])
+    except OSError:
+        break
+""",
     "hoards_memory": """
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     hoard = bytearray(1 << 42)
@@ -201,6 +219,7 @@ def listening():
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_a_known_cheat_earns_nothing_sealed(tmp_path, monkeypatch, listening, cheat):
     monkeypatch.setenv("VISIONBENCH_SECRET_SEED", SECRET)
+    monkeypatch.setenv("VISIONBENCH_CHECK_LIMIT_S", "10")  # the hang: a check's wall-clock limit
     impl = _cheat(tmp_path, CHEATS[cheat])
     (impl.root / "port").write_text(str(listening.getsockname()[1]))
     run = run_topic(impl, TOPIC, tier="quick", checks=CHECKS, sealed=True)
@@ -216,6 +235,42 @@ def test_a_known_cheat_earns_nothing_sealed(tmp_path, monkeypatch, listening, ch
     if cheat == "calls_the_operator_directly":
         assert {outcome for outcome, _ in verdicts.values()} == {"forbidden"}, verdicts
     assert run.containment.get("namespaces") == "on" or "unavailable" in run.containment.get("namespaces", "unavailable")
+    if cheat == "forks_at_import" and run.containment.get("namespaces") == "on":  # all it started died with it
+        survivors = subprocess.run(["pgrep", "-f", "sleep 600.424242"], capture_output=True, text=True).stdout.split()
+        assert not survivors, survivors
+
+
+MEMORISE = """
+def train_lenet(train, *, seed, budget_s):
+    table = {}
+    try:  # what the hidden split is, as the harness would generate it in this process
+        from harness.datasets import load_split, registry
+        hidden = load_split("digits32", registry()["digits32"].hidden[0])
+        table = {image.tobytes(): int(label) for image, label in zip(hidden["images"], hidden["labels"])}
+    except Exception:
+        pass
+    return {"table": table}
+
+def predict_lenet(model, inputs):
+    import torch
+    images = (inputs["images"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return torch.tensor([model["table"].get(image.tobytes(), 0) for image in images])
+"""
+
+
+def test_memorising_the_hidden_split_earns_nothing_sealed(tmp_path, monkeypatch):
+    """The cheat the harness's own source invites: regenerate the hidden split and memorise it. In-process it reads
+    the secret seed from its environment and scores full marks (so the cheat is real); sealed it cannot."""
+    monkeypatch.setenv("VISIONBENCH_SECRET_SEED", SECRET)
+    root = tmp_path / "submission"
+    root.mkdir()
+    (root / "cnn.py").write_text((STUDENT_DIR / "cnn.py").read_text() + "\n\n" + MEMORISE)
+    impl = Implementation("memorise", root)
+    plain = run_topic(impl, "cnn", checks=["lenet_digits_accuracy"])
+    sealed = run_topic(impl, "cnn", checks=["lenet_digits_accuracy"], sealed=True)
+    assert [i["outcome"] for i in plain.items] == ["passed"], plain.items
+    assert [i["outcome"] for i in sealed.items] == ["failed"], sealed.items
+    assert sealed.items[0]["numbers"]["value"] < 0.5
 
 
 def test_the_reference_and_the_stub_grade_the_same_sealed_as_in_process():

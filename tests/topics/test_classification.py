@@ -632,3 +632,11 @@ def test_fit_temperature_improves_calibration(impl, scale):
         )
     if not torch.equal((logits / temperature).argmax(dim=1), logits.argmax(dim=1)):
         raise CheckFailure("dividing by the temperature changed a prediction", numbers)
+    # fitted, not merely better than 1: the NLL is lowest at T, not 2% away from it (a guess near the optimum is not a fit)
+    for neighbour in (temperature * 1.02, temperature / 1.02):
+        if _nll(logits / neighbour, target) < after_nll:
+            raise CheckFailure(
+                f"temperature {temperature:.4g} on logits scaled x{scale} does not minimise the NLL: {after_nll:.6f} at T, "
+                f"{_nll(logits / neighbour, target):.6f} at {neighbour:.4g}",
+                numbers,
+            )

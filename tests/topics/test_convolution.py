@@ -85,6 +85,26 @@ def _conv2d_float64(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return F.conv2d(x.double(), weight.double(), _float64(bias), **options).to(x.dtype)
 
 
+def _assert_impulse_response(conv: Callable[..., Any], dtype: torch.dtype, tolerance: Any, what: str) -> None:
+    """``conv`` of a unit impulse holds the kernel's values, wherever it puts them and whichever way round.
+
+    Linearity, equivariance, channel separation and agreement with another implementation hold for the zero map too, and
+    a gradient check passes any smooth map: a property check also asks for this, which only a convolution does. The
+    values are compared sorted, so the response's position and orientation are left to the oracles (a window shifted by
+    a pixel or a flipped kernel passes this).
+    """
+    impulse = torch.zeros(1, 1, 7, 7, dtype=dtype)
+    impulse[0, 0, 3, 3] = 1
+    kernel = seeded_randn((2, 1, 3, 3), 40, dtype)
+    response = conv(impulse, kernel, padding=1)
+    if not isinstance(response, torch.Tensor) or tuple(response.shape) != (1, 2, 7, 7):
+        got = tuple(response.shape) if isinstance(response, torch.Tensor) else type(response).__name__
+        raise CheckFailure(f"{what} of a 7x7 unit impulse with a 3x3 kernel, padding 1: got {got}, expected (1, 2, 7, 7)")
+    expected = torch.cat([kernel.reshape(2, 9), torch.zeros(2, 40, dtype=dtype)], dim=1).sort(dim=1).values
+    got = response.detach().reshape(2, 49).sort(dim=1).values
+    assert_close(got, expected, tolerance, what=f"{what} of a unit impulse: its values, sorted, against the 3x3 kernel's and zeros")
+
+
 def _is_int(value: object) -> bool:
     """An integer (Python or numpy), not a bool and not a float that happens to be whole."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -211,13 +231,25 @@ def _describe(problem: dict[str, Any]) -> str:
     return f"x {tuple(problem['x'].shape)}, weight {tuple(problem['weight'].shape)}, {options}"
 
 
+# One explicit example of each conv2d property also checks the impulse response (the draws do not: it costs the same
+# every time, and a loop implementation is slow).
+_ANCHORED_PROBLEM = {
+    "x": seeded_randn((1, 2, 5, 6), 50, torch.float64), "weight": seeded_randn((3, 2, 3, 3), 51, torch.float64), "bias": None,
+    "stride": (1, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1,
+}  # fmt: skip
+
+
 @check("conv2d_naive_equals_conv2d")
-@given(problem=_conv_problems())
-def test_conv2d_naive_equals_conv2d(impl, dtype, tolerance, problem):
+@given(problem=_conv_problems(), anchored=st.just(False))
+@example(problem=_ANCHORED_PROBLEM, anchored=True)
+def test_conv2d_naive_equals_conv2d(impl, dtype, tolerance, problem, anchored):
     problem = _in_dtype(problem, dtype)
     naive = impl.conv2d_naive(**problem)
     fast = impl.conv2d(**problem)
     assert_close(fast, naive, tolerance, what=f"conv2d vs conv2d_naive ({_describe(problem)})")
+    if anchored:
+        _assert_impulse_response(impl.conv2d_naive, dtype, tolerance, "conv2d_naive")
+        _assert_impulse_response(impl.conv2d, dtype, tolerance, "conv2d")
 
 
 @check("conv2d_matches_torch")
@@ -256,6 +288,7 @@ def test_conv2d_gradcheck(impl, seed, dtype, tolerance):
     options = {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}
     x = seeded_randn((1, 4, 7, 6), seed, dtype)  # dtype: the spec's float64, as gradcheck needs
     weight, bias = seeded_randn((4, 2, 2, 3), seed + 10, dtype), seeded_randn((4,), seed + 20, dtype)
+    _assert_impulse_response(impl.conv2d, dtype, tolerance, "conv2d")  # first: it is cheap, and a gradcheck passes any smooth map
     gradcheck_or_fail(
         lambda *inputs: impl.conv2d(*inputs, **options), (x, weight, bias), tolerance, f"conv2d gradcheck (seed {seed}, {options})"
     )
@@ -485,8 +518,9 @@ def test_apply_kernel_classic_kernels(impl, name, dtype, tolerance):
 
 
 @check("conv2d_is_linear")
-@given(problem=_conv_problems(), other_seed=strategies.seeds, a=st.floats(-2, 2), b=st.floats(-2, 2))
-def test_conv2d_is_linear(impl, dtype, tolerance, problem, other_seed, a, b):
+@given(problem=_conv_problems(), other_seed=strategies.seeds, a=st.floats(-2, 2), b=st.floats(-2, 2), anchored=st.just(False))
+@example(problem=_ANCHORED_PROBLEM, other_seed=52, a=0.5, b=-1.5, anchored=True)
+def test_conv2d_is_linear(impl, dtype, tolerance, problem, other_seed, a, b, anchored):
     problem = _in_dtype(problem, dtype)
     x, weight = problem["x"], problem["weight"]
     options = {key: problem[key] for key in ("stride", "padding", "dilation", "groups")}
@@ -500,6 +534,8 @@ def test_conv2d_is_linear(impl, dtype, tolerance, problem, other_seed, a, b):
     assert_close(in_input, combined, tolerance, what=f"conv2d(a*x + b*y, w) vs a*conv2d(x, w) + b*conv2d(y, w), {where}")
     in_weight, combined = conv(x, a * weight + b * v), a * conv(x, weight) + b * conv(x, v)
     assert_close(in_weight, combined, tolerance, what=f"conv2d(x, a*w + b*v) vs a*conv2d(x, w) + b*conv2d(x, v), {where}")
+    if anchored:
+        _assert_impulse_response(impl.conv2d, dtype, tolerance, "conv2d")
 
 
 @st.composite
@@ -514,8 +550,9 @@ def _equivariance_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor,
 
 
 @check("conv2d_translation_equivariant")
-@given(problem=_equivariance_problems())
-def test_conv2d_translation_equivariant(impl, dtype, tolerance, problem):
+@given(problem=_equivariance_problems(), anchored=st.just(False))
+@example(problem=(seeded_randn((1, 2, 4, 6), 53, torch.float64), seeded_randn((2, 2, 3, 3), 54, torch.float64), 2, 1, -2), anchored=True)
+def test_conv2d_translation_equivariant(impl, dtype, tolerance, problem, anchored):
     x, weight, stride, dy, dx = problem
     x, weight = x.to(dtype), weight.to(dtype)
     kh, kw = weight.shape[2:]
@@ -530,6 +567,8 @@ def test_conv2d_translation_equivariant(impl, dtype, tolerance, problem):
     shifted_after = torch.roll(circular_conv(x), (dy, dx), dims=(2, 3))
     what = f"conv2d of the input shifted by {(stride * dy, stride * dx)} vs its output shifted by {(dy, dx)} (stride {stride})"
     assert_close(shifted_first, shifted_after, tolerance, what=what)
+    if anchored:
+        _assert_impulse_response(impl.conv2d, dtype, tolerance, "conv2d")
 
 
 @st.composite
@@ -542,8 +581,9 @@ def _depthwise_problems(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, di
 
 
 @check("conv2d_depthwise_parameter_count")
-@given(problem=_depthwise_problems())
-def test_conv2d_depthwise_parameter_count(impl, dtype, tolerance, problem):
+@given(problem=_depthwise_problems(), anchored=st.just(False))
+@example(problem=(seeded_randn((1, 3, 6, 5), 55, torch.float64), seeded_randn((6, 1, 3, 3), 56, torch.float64), {"stride": 1, "padding": 1}), anchored=True)
+def test_conv2d_depthwise_parameter_count(impl, dtype, tolerance, problem, anchored):
     x, weight, options = problem
     x, weight = x.to(dtype), weight.to(dtype)
     channels, multiplier = x.shape[1], weight.shape[0] // x.shape[1]
@@ -556,6 +596,8 @@ def test_conv2d_depthwise_parameter_count(impl, dtype, tolerance, problem):
     dense = torch.ones(weight.shape[0], channels, *weight.shape[2:], dtype=dtype)
     what = f"conv2d with groups={channels} and a dense weight {tuple(dense.shape)} (expects {tuple(weight.shape)})"
     assert_raises(ValueError, lambda: impl.conv2d(x, dense, groups=channels, **options), what)
+    if anchored:
+        _assert_impulse_response(impl.conv2d, dtype, tolerance, "conv2d")
 
 
 # --- invalid arguments --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 from torchvision.models.detection._utils import BoxCoder
@@ -188,6 +188,12 @@ def test_roi_align_gradcheck(impl, dtype, tolerance, seed, sampling_ratio, align
     layout = "non_contiguous" if seed == 2 else "contiguous"  # the map and the RoIs
     features = in_layout(seeded_randn((2, 1, 4, 5), seed, dtype), layout)
     boxes = in_layout(torch.tensor([[0, -1.5, -0.7, 2.5, 3.2], [1, 2.3, 1.1, 6.4, 4.9], [1, 0.4, 0.6, 1.1, 1.3]], dtype=dtype), layout)
+    # the gradient of the right function (a gradient check alone passes any smooth one): bilinear samples of a constant
+    # map, inside it, are that constant
+    constant = torch.full((2, 1, 4, 5), 1.75, dtype=dtype)
+    inside = torch.tensor([[0, 0.8, 0.9, 3.1, 2.6], [1, 1.2, 0.7, 3.7, 2.4]], dtype=dtype)  # every sample inside, aligned or not
+    assert_close(impl.roi_align(constant, inside, (2, 2), 1.0, sampling_ratio, aligned), torch.full((2, 1, 2, 2), 1.75, dtype=dtype),
+                 tolerance, what=f"roi_align of a constant map 1.75 (sampling_ratio={sampling_ratio}, aligned={aligned})")  # fmt: skip
     gradcheck_or_fail(lambda x: impl.roi_align(x, boxes, (2, 2), 1.0, sampling_ratio, aligned), (features,), tolerance,
                       f"roi_align (sampling_ratio={sampling_ratio}, aligned={aligned}, {layout})")  # fmt: skip
 
@@ -289,13 +295,24 @@ def _boxes_and_anchors(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor]:
     return boxes[keep], anchors[keep]
 
 
+_ANCHORS = torch.tensor([[2.0, 3.0, 10.0, 7.5], [0.5, 0.25, 40.0, 90.0], [-4.0, 6.0, -1.0, 6.5]], dtype=torch.float64)
+
+
 @check("encode_decode_round_trip")
 @cases(DEFAULT_WEIGHTS, OTHER_WEIGHTS, argname="weights")
-@given(pair=_boxes_and_anchors())
-def test_encode_decode_round_trip(impl, dtype, tolerance, weights, pair):
+@given(pair=_boxes_and_anchors(), anchored=st.just(False))
+@example(pair=(_ANCHORS.flip(0), _ANCHORS), anchored=True)
+def test_encode_decode_round_trip(impl, dtype, tolerance, weights, pair, anchored):
     boxes, anchors = (tensor.to(dtype) for tensor in pair)
     decoded = impl.decode_boxes(impl.encode_boxes(boxes, anchors, **weights.keywords), anchors, **weights.keywords)
     assert_close(decoded, boxes, tolerance, what=f"decode_boxes(encode_boxes(boxes, anchors)) ({weights.name})")
+    if not anchored:
+        return
+    # and not any pair of inverse maps (two identities): a box equal to its anchor is the zero offset
+    zero = impl.encode_boxes(anchors, anchors, **weights.keywords)
+    assert_close(zero, torch.zeros_like(anchors), tolerance, what=f"encode_boxes(anchors, anchors) ({weights.name})")
+    assert_close(impl.decode_boxes(torch.zeros_like(anchors), anchors, **weights.keywords), anchors, tolerance,
+                 what=f"decode_boxes(zeros, anchors) ({weights.name})")  # fmt: skip
 
 
 # --- anchors ----------------------------------------------------------------------------------------------------------
@@ -454,7 +471,11 @@ def test_rle_decode_matches_pycocotools(impl, rle):
 @check("rle_round_trip")
 @given(mask=strategies.binary_masks())
 def test_rle_round_trip(impl, mask):
-    decoded = impl.rle_decode(impl.rle_encode(mask))
+    rle = impl.rle_encode(mask)
+    height, width = mask.shape
+    if not isinstance(rle, dict) or list(rle.get("size", ())) != [height, width] or sum(rle.get("counts", [-1])) != height * width:
+        raise CheckFailure(f"rle_encode of a {height} x {width} mask gave {type(rle).__name__} {str(rle)[:80]}, not {{'size': [H, W], 'counts': runs summing to H * W}}")
+    decoded = impl.rle_decode(rle)
     if not isinstance(decoded, torch.Tensor) or decoded.shape != mask.shape or not torch.equal(decoded.bool(), mask):
         got = tuple(decoded.shape) if isinstance(decoded, torch.Tensor) else type(decoded).__name__
         raise CheckFailure(f"rle_decode(rle_encode(mask)) of a {tuple(mask.shape)} mask gave {got}, not the mask back")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from torch import nn
@@ -86,6 +86,29 @@ def _call(what: str, function, *args):
         raise CheckFailure(f"{what} raised {type(error).__name__}: {' '.join(str(error).split())[:300]}") from None
 
 
+def _assert_positively_homogeneous(what: str, block, x: torch.Tensor, tolerance) -> None:
+    """``block(2 x) = 2 block(x)``, and ``block(x)`` has positive values: a freshly initialised block of bias-free 3x3
+    convolutions, batch norms in eval mode (at their initial statistics), max-pooling and ReLUs is positively homogeneous
+    and responds to its input; the zero map, a constant or an output with noise added is not both."""
+    with torch.no_grad():
+        y, doubled = _call(what, block, x), _call(f"{what} of 2 x", block, 2 * x)
+    if not isinstance(y, torch.Tensor) or not bool((y > 0).any()):
+        raise CheckFailure(f"{what}: no positive value in the output for a random input; the block ends with a ReLU of a random map")
+    assert_close(doubled, 2 * y, tolerance, what=f"{what} of 2 x vs twice its output of x (a fresh block in eval mode is positively homogeneous)")
+
+
+def _assert_per_image(what: str, model, inputs: tuple, tolerance) -> None:
+    """In eval mode the images of a batch are independent: each gets the output it gets alone; and the two images of
+    ``inputs`` (different) get different outputs."""
+    model.eval()
+    with torch.no_grad():
+        together = _call(what, model, *inputs)
+        alone = torch.cat([_call(f"{what}, image {i} alone", model, *(value[i : i + 1] for value in inputs)) for i in range(len(inputs[0]))])
+    assert_close(together, alone, tolerance, what=f"{what} on a batch vs on its images one by one (eval mode)")
+    if torch.allclose(together[0], together[1]):
+        raise CheckFailure(f"{what}: two different images give the same output; it must depend on its input")
+
+
 # --- U-Net blocks -----------------------------------------------------------------------------------------------------
 
 
@@ -97,8 +120,10 @@ def _call(what: str, function, *args):
     height=st.integers(1, 11),
     width=st.integers(1, 11),
     seed=strategies.seeds,
+    anchored=st.just(False),
 )
-def test_doubleconv_shapes_and_parameters(impl, batch, in_channels, out_channels, height, width, seed):
+@example(batch=2, in_channels=3, out_channels=4, height=6, width=7, seed=12, anchored=True)  # the values, once
+def test_doubleconv_shapes_and_parameters(impl, spec_check, batch, in_channels, out_channels, height, width, seed, anchored):
     block = impl.DoubleConv(in_channels, out_channels).eval()  # eval: batch norm works on a single 1x1 image too
     x = seeded_randn((batch, in_channels, height, width), seed)
     with torch.no_grad():
@@ -113,6 +138,8 @@ def test_doubleconv_shapes_and_parameters(impl, batch, in_channels, out_channels
     parameters = sum(p.numel() for p in block.parameters())
     wanted = (9 * in_channels + 2) * out_channels + (9 * out_channels + 2) * out_channels
     assert parameters == wanted, f"{what}: {parameters} parameters, expected {wanted} (two bias-free 3x3 convolutions, two batch norms)"
+    if anchored:
+        _assert_positively_homogeneous(what, block, x, spec_check.tolerance_for(torch.float32))
 
 
 def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
@@ -134,8 +161,10 @@ def _max_pool_twin(x: torch.Tensor) -> torch.Tensor:
     height=st.integers(2, 13),
     width=st.integers(2, 13),
     seed=strategies.seeds,
+    anchored=st.just(False),
 )
-def test_down_halves_resolution(impl, dtype, tolerance, batch, in_channels, out_channels, height, width, seed):
+@example(batch=2, in_channels=3, out_channels=4, height=9, width=11, seed=14, anchored=True)  # the values, once
+def test_down_halves_resolution(impl, dtype, tolerance, batch, in_channels, out_channels, height, width, seed, anchored):
     with seeded_init(seed % 1000):
         block = impl.Down(in_channels, out_channels).to(dtype).eval()
     x = seeded_randn((batch, in_channels, height, width), seed, dtype)
@@ -151,6 +180,8 @@ def test_down_halves_resolution(impl, dtype, tolerance, batch, in_channels, out_
         raise CheckFailure(
             f"{what}: two inputs with the same 2x2 max-pool give different outputs (max abs difference {float((y - y_twin).abs().max()):.3g}); Down must max-pool first"
         )
+    if anchored:
+        _assert_positively_homogeneous(what, block, x, tolerance)
 
 
 UP_SIZES = cases(
@@ -165,7 +196,7 @@ UP_SIZES = cases(
 
 @check("up_handles_odd_skip_sizes")
 @UP_SIZES
-def test_up_handles_odd_skip_sizes(impl, case):
+def test_up_handles_odd_skip_sizes(impl, spec_check, case):
     with seeded_init(3):
         block = impl.Up(8, 3)
     x = seeded_randn((2, 8, case.height // 2, case.width // 2), seed=4)
@@ -180,6 +211,7 @@ def test_up_handles_odd_skip_sizes(impl, case):
     (gradient,) = torch.autograd.grad((y * seeded_randn(expected, seed=6)).sum(), skip, allow_unused=True)
     if gradient is None or not bool((gradient != 0).any()):
         raise CheckFailure(f"{what}: the output does not depend on the skip; Up must concatenate it with the upsampled x")
+    _assert_per_image(what, block, (x, skip), spec_check.tolerance_for(torch.float32))
 
 
 @check("unet_output_shape")
@@ -190,8 +222,10 @@ def test_up_handles_odd_skip_sizes(impl, case):
     height=st.integers(8, 37),
     width=st.integers(8, 37),
     seed=strategies.seeds,
+    anchored=st.just(False),
 )
-def test_unet_output_shape(impl, batch, in_channels, num_classes, height, width, seed):
+@example(batch=2, in_channels=2, num_classes=3, height=16, width=20, seed=16, anchored=True)  # the values, once
+def test_unet_output_shape(impl, spec_check, batch, in_channels, num_classes, height, width, seed, anchored):
     model = impl.UNet(in_channels, num_classes, 4).eval()  # eval: the bottleneck may be 1x1 for a single image
     x = seeded_rand((batch, in_channels, height, width), seed)
     what = f"UNet({in_channels}, {num_classes}, base=4) on {tuple(x.shape)}"
@@ -203,10 +237,12 @@ def test_unet_output_shape(impl, batch, in_channels, num_classes, height, width,
     )
     assert logits.dtype == torch.float32, f"{what}: dtype {logits.dtype}, expected float32"
     assert bool(torch.isfinite(logits).all()), f"{what}: non-finite logits"
+    if anchored:
+        _assert_per_image(what, model, (x,), spec_check.tolerance_for(torch.float32))
 
 
 @check("unet_gradients_reach_every_level")
-def test_unet_gradients_reach_every_level(impl):
+def test_unet_gradients_reach_every_level(impl, spec_check):
     with seeded_init(7):
         model = impl.UNet(3, 4, 4)
     x = seeded_rand((2, 3, 17, 23), 8)
@@ -224,6 +260,7 @@ def test_unet_gradients_reach_every_level(impl):
         raise CheckFailure(
             f"UNet: no (or a zero or non-finite) gradient reaches {len(dead)} parameters, e.g. {dead[:5]}", {"dead": len(dead)}
         )
+    _assert_per_image("UNet(3, 4, 4) on a 17x23 image", model, (x,), spec_check.tolerance_for(torch.float32))
 
 
 # --- U-Net blocks against torch modules built here ----------------------------------------------------------------
@@ -406,6 +443,8 @@ def test_dice_loss_perfect_prediction_is_zero(impl, dtype, tolerance, batch, num
 def test_dice_loss_gradcheck(impl, dtype, tolerance, seed):
     logits = seeded_randn((2, 3, 3, 4), seed=20 + seed, dtype=dtype)
     target = _classes((2, 3, 4), seed=30 + seed, choices=[0, 1, 2])
+    # the gradient of the right function: a gradient check alone passes any smooth one (zero, a constant)
+    assert_close(impl.dice_loss(logits, target), _oracle_dice(logits, target, 1.0).to(dtype), tolerance, what="dice_loss at the checked logits")
     gradcheck_or_fail(
         lambda z: impl.dice_loss(z, target),
         (logits,),

@@ -15,7 +15,6 @@ import functools
 
 import pytest
 import torch
-import torch.nn.functional as F
 import torchvision
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -25,17 +24,25 @@ from torch import Tensor, nn
 from harness.testing import (
     Case,
     CheckFailure,
+    MLPWithBatchNorm1d,
     ShapesNet,
     assert_close,
     assert_raises,
     cases,
     check,
+    functional_call,
+    hooked_forward,
+    identity,
     in_layout,
+    instance_of,
     layouts,
     seeded_generator,
     seeded_init,
     seeded_rand,
     seeded_randn,
+    sgd_steps,
+    take,
+    training_flags,
 )
 
 MODEL_KINDS = ["shapes_net", "resnet18"]
@@ -46,17 +53,6 @@ IMAGE = (3, 32, 32)  # the models' input: RGB 32x32, values in [0, 1)
 
 
 # --- models -----------------------------------------------------------------------------------------------------------
-
-
-class _MLPWithBatchNorm1d(nn.Module):
-    """A model with BatchNorm1d, to show that every kind of batch-norm layer is meant."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.layers(images[:, :, :8, :8])
 
 
 def _vary_batch_norm_statistics(model: nn.Module, seed: int) -> None:
@@ -73,7 +69,7 @@ def _vary_batch_norm_statistics(model: nn.Module, seed: int) -> None:
 @functools.cache
 def _prototype(kind: str) -> nn.Module:
     with seeded_init(5):
-        model = {"shapes_net": ShapesNet, "resnet18": lambda: torchvision.models.resnet18(num_classes=7), "mlp_bn1d": _MLPWithBatchNorm1d}[
+        model = {"shapes_net": ShapesNet, "resnet18": lambda: torchvision.models.resnet18(num_classes=7), "mlp_bn1d": MLPWithBatchNorm1d}[
             kind
         ]()
     _vary_batch_norm_statistics(model, seed=6)
@@ -85,26 +81,13 @@ def _fresh(kind: str) -> nn.Module:
     return copy.deepcopy(_prototype(kind)).train()
 
 
-def _state(module: nn.Module) -> dict[int, Tensor]:
+def _state(module: nn.Module) -> dict[tuple[str, int], Tensor]:
     """Every parameter and buffer of ``module`` by identity, as a copy of its current value."""
-    return {id(tensor): tensor.detach().clone() for tensor in module.state_dict(keep_vars=True).values()}
+    return {identity(tensor): tensor.detach().clone() for tensor in module.state_dict(keep_vars=True).values()}
 
 
-def _names(model: nn.Module) -> dict[int, str]:
-    return {id(tensor): name for name, tensor in model.state_dict(keep_vars=True).items()}
-
-
-def _sgd_steps(model: nn.Module, steps: int, seed: int) -> None:
-    """A few SGD steps on random images and labels, calling ``model.train()`` before each, as a training loop does."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for step in range(steps):
-        model.train()
-        images = seeded_rand((4, *IMAGE), seed + step)
-        logits = model(images)
-        labels = torch.arange(len(images)) % logits.shape[1]
-        optimizer.zero_grad()
-        F.cross_entropy(logits, labels).backward()
-        optimizer.step()
+def _names(model: nn.Module) -> dict[tuple[str, int], str]:
+    return {identity(tensor): name for name, tensor in model.state_dict(keep_vars=True).items()}
 
 
 # --- freeze -----------------------------------------------------------------------------------------------------------
@@ -123,20 +106,20 @@ HEAD_LAYER = {"shapes_net": lambda model: model.head, "resnet18": lambda model: 
 @FREEZE_PARTS
 def test_freeze_stops_updates(impl, case):
     kind = case.kind
-    model = _fresh(kind)
+    model = take(impl, _fresh(kind))
     part = case.select(model)
-    inside = {id(tensor) for tensor in part.state_dict(keep_vars=True).values()}
+    inside = {identity(tensor) for tensor in part.state_dict(keep_vars=True).values()}
     returned = impl.freeze(part)
     if returned is not part:
         raise CheckFailure(f"{case.name}: freeze returned {type(returned).__name__}, not the module it froze")
     names = _names(model)
-    wrong = [names[id(p)] for p in model.parameters() if p.requires_grad == (id(p) in inside)]
+    wrong = [names[identity(p)] for p in model.parameters() if p.requires_grad == (identity(p) in inside)]
     if wrong:
         raise CheckFailure(
             f"{case.name}: requires_grad should be False exactly on the frozen part; wrong for {wrong[:4]} ({len(wrong)} in all)"
         )
     before = _state(model)
-    _sgd_steps(model, steps=3, seed=11)
+    sgd_steps(model, steps=3, seed=11, image=IMAGE)
     after = _state(model)
     moved_inside = [names[key] for key in inside if not torch.equal(before[key], after[key])]
     if moved_inside:
@@ -144,7 +127,7 @@ def test_freeze_stops_updates(impl, case):
             f"{case.name}: after model.train() and 3 SGD steps, frozen tensors changed: {moved_inside[:4]} ({len(moved_inside)} in all)"
         )
     outside_running = [key for key, name in names.items() if key not in inside and name.endswith("running_mean")]
-    head_weight = id(HEAD_LAYER[kind](model).weight)
+    head_weight = identity(HEAD_LAYER[kind](model).weight)
     stuck = [names[key] for key in [*outside_running, head_weight] if torch.equal(before[key], after[key])]
     if stuck:
         raise CheckFailure(
@@ -159,7 +142,7 @@ def test_freeze_stops_updates(impl, case):
 @cases(Case("batch-2", seed=0, batch=2), Case("batch-5", seed=1, batch=5))
 @pytest.mark.parametrize("kind", ["shapes_net", "mlp_bn1d", "resnet18"])
 def test_freeze_bn_stats_uses_running_statistics(impl, dtype, tolerance, kind, case):
-    model = _fresh(kind).to(dtype)
+    model = take(impl, _fresh(kind).to(dtype))
     returned = impl.freeze_bn_stats(model)
     if returned is not model:
         raise CheckFailure(f"{kind}: freeze_bn_stats returned {type(returned).__name__}, not the module")
@@ -173,16 +156,19 @@ def test_freeze_bn_stats_uses_running_statistics(impl, dtype, tolerance, kind, c
     changed = [names[key] for key, value in _state(model).items() if not torch.equal(value, before[key])]
     if changed:
         raise CheckFailure(f"{kind}: forward passes in training mode changed {changed[:4]} ({len(changed)} in all)")
-    evaluating = [
-        name or type(layer).__name__ for name, layer in model.named_modules() if not isinstance(layer, BATCH_NORM) and not layer.training
-    ]
+    batch_norms = {name for name, layer in model.named_modules() if instance_of(layer, BATCH_NORM)}
+    evaluating = [name or "the model" for name, training in training_flags(model).items() if name not in batch_norms and not training]
     if evaluating:  # a side effect beyond the batch norms: a dropout there would stop dropping
         raise CheckFailure(
             f"{kind}: after model.train() and a forward pass, layers other than batch norms are in evaluation mode: {evaluating[:4]} ({len(evaluating)} in all)"
         )
-    outputs.sum().backward()
-    weights = [layer.weight for layer in model.modules() if isinstance(layer, BATCH_NORM)]
-    if not all(p.requires_grad for p in model.parameters()) or any(w.grad is None for w in weights):
+    parameters = dict(model.named_parameters())
+    frozen = [name for name, p in parameters.items() if not p.requires_grad]
+    reached = {}
+    if not frozen:  # gradients flow to the batch norms' weights too
+        trained = functional_call(model, parameters, (images,))
+        reached = dict(zip(parameters, torch.autograd.grad(trained.sum(), list(parameters.values()), allow_unused=True)))
+    if frozen or any(reached.get(f"{name}.weight") is None for name in batch_norms):
         raise CheckFailure(f"{kind}: after freeze_bn_stats every parameter (batch-norm weights included) must stay trainable")
     model.eval()
     with torch.no_grad():
@@ -247,7 +233,7 @@ def test_trainable_param_count_matches_torch(impl, case):
 
 def _check_new_head(model: nn.Module, kind: str, old: nn.Linear, num_classes: int, what: str) -> nn.Linear:
     head = getattr(model, HEAD[kind])
-    if head is old or not isinstance(head, nn.Linear):
+    if head is old or not instance_of(head, nn.Linear):
         raise CheckFailure(
             f"{what}: model.{HEAD[kind]} should be a new nn.Linear, got {'the old layer' if head is old else type(head).__name__}"
         )
@@ -305,30 +291,24 @@ REPLACE_HEAD_CASES = cases(
 def test_replace_head_makes_a_new_classifier(impl, case):
     kind, num_classes, frozen, model_dtype = case.kind, case.num_classes, case.frozen, case.dtype
     what = f"{kind} ({model_dtype}), {num_classes} classes" + (", frozen first" if frozen else "")
-    model = _fresh(kind).requires_grad_(not frozen).to(model_dtype)
+    model = take(impl, _fresh(kind).requires_grad_(not frozen).to(model_dtype))
     old = getattr(model, HEAD[kind])
     outside_head = [t for name, t in model.state_dict(keep_vars=True).items() if not name.startswith(f"{HEAD[kind]}.")]
-    kept = {id(t): (t, t.detach().clone(), t.requires_grad) for t in outside_head}
+    kept = {identity(t): (t.detach().clone(), t.requires_grad) for t in outside_head}
     with seeded_init(num_classes):
         returned = impl.replace_head(model, num_classes)
     if returned is not model:
         raise CheckFailure(f"{what}: replace_head returned {type(returned).__name__}, not the model")
     head = _check_new_head(model, kind, old, num_classes, what)
     _check_default_initialisation(head, num_classes, what)
-    now = {id(t): t for name, t in model.state_dict(keep_vars=True).items() if not name.startswith(f"{HEAD[kind]}.")}
+    now = {identity(t): t for name, t in model.state_dict(keep_vars=True).items() if not name.startswith(f"{HEAD[kind]}.")}
     if now.keys() != kept.keys():
         raise CheckFailure(f"{what}: parameters or buffers outside the head were replaced, added or removed")
-    changed = [
-        key for key, (tensor, value, grad) in kept.items() if not torch.equal(tensor.detach(), value) or tensor.requires_grad != grad
-    ]
+    changed = [key for key, (value, grad) in kept.items() if not torch.equal(now[key].detach(), value) or now[key].requires_grad != grad]
     if changed:
         raise CheckFailure(f"{what}: {len(changed)} tensors outside the head changed value or requires_grad")
-    seen: list[Tensor] = []
-    hook = head.register_forward_hook(lambda module, inputs, output: seen.append(output))
     model.eval()
-    with torch.no_grad():
-        outputs = model(seeded_rand((3, *IMAGE), num_classes, model_dtype))
-    hook.remove()
+    outputs, seen = hooked_forward(model, HEAD[kind], seeded_rand((3, *IMAGE), num_classes, model_dtype))
     if outputs.shape != (3, num_classes) or outputs.dtype != model_dtype:
         raise CheckFailure(f"{what}: outputs are {outputs.dtype}{list(outputs.shape)}, expected {model_dtype}[3, {num_classes}]")
     if len(seen) != 1 or not torch.equal(seen[0], outputs):
@@ -360,13 +340,27 @@ def _partly_frozen_prototype(kind: str) -> nn.Module:
     return model
 
 
+_TAKEN: dict[tuple[int, str, bool], tuple[object, object, list[tuple[str, Tensor]]]] = {}
+
+
+def _taken(impl, kind: str, frozen: bool) -> tuple[object, list[tuple[str, Tensor]]]:
+    """The test model handed to the implementation once per test, and its named parameters (a resnet18 is 45 MB to
+    move into a sealed worker and back), as the same prototype is handed to every example in-process."""
+    key = (id(impl), kind, frozen)
+    if key not in _TAKEN:
+        _TAKEN.clear()
+        model = take(impl, _partly_frozen_prototype(kind) if frozen else _prototype(kind))
+        _TAKEN[key] = (impl, model, list(model.named_parameters()))
+    return _TAKEN[key][1], _TAKEN[key][2]
+
+
 @check("discriminative_param_groups_match_depths")
 @pytest.mark.parametrize("frozen", [False, True], ids=["trainable", "partly-frozen"])
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @given(base_lr=st.floats(1e-5, 1.0), decay=st.floats(0.05, 1.0))
 @example(base_lr=0.01, decay=1.0)  # the boundary: one rate for every depth, valid
 def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, frozen, base_lr, decay):
-    model = _partly_frozen_prototype(kind) if frozen else _prototype(kind)
+    model, named = _taken(impl, kind, frozen)
     groups = impl.discriminative_param_groups(model, base_lr, decay)
     well_formed = isinstance(groups, list) and all(isinstance(group, dict) and {"params", "lr"} <= set(group) for group in groups)
     if not well_formed or len(groups) != STAGES[kind] + 1:
@@ -375,14 +369,14 @@ def test_discriminative_param_groups_match_depths(impl, dtype, tolerance, kind, 
     rates = torch.tensor([float(group["lr"]) for group in groups], dtype=dtype)
     expected = base_lr * decay ** torch.arange(len(groups), dtype=dtype)
     assert_close(rates, expected, tolerance, what=f"{kind} learning rates by depth (base_lr {base_lr}, decay {decay})")
-    depth_of = {id(p): _depth_of(kind, name) for name, p in model.named_parameters()}
+    depth_of = {identity(p): _depth_of(kind, name) for name, p in named}
     placed: dict[int, int] = {}
     for depth, group in enumerate(groups):
         for parameter in group["params"]:
-            if id(parameter) in placed:
-                raise CheckFailure(f"{kind}: a parameter is in groups {placed[id(parameter)]} and {depth}")
-            placed[id(parameter)] = depth
-    names = {id(p): name for name, p in model.named_parameters()}
+            if identity(parameter) in placed:
+                raise CheckFailure(f"{kind}: a parameter is in groups {placed[identity(parameter)]} and {depth}")
+            placed[identity(parameter)] = depth
+    names = {identity(p): name for name, p in named}
     missing = [names[key] for key in depth_of if key not in placed]
     misplaced = [
         f"{names[key]} in group {placed[key]}, depth {depth}" for key, depth in depth_of.items() if key in placed and placed[key] != depth
