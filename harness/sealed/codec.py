@@ -278,7 +278,7 @@ class _Decoder:
             raise ProtocolError(f"an unhashable dict key of type {type(key).__name__}") from None
         return key
 
-    def _buffer(self, index: Any) -> bytearray:
+    def _buffer(self, index: Any) -> bytearray | memoryview:
         """A buffer, used once: values built on it share its memory, so none may share it with another."""
         index = _int(index)
         if not 0 <= index < len(self.buffers) or index in self.used:
@@ -381,8 +381,10 @@ def send(sock: socket.socket, header: Any, buffers: list[bytes | memoryview]) ->
         sock.sendall(b"".join(small))
 
 
-def _exactly(sock: socket.socket, count: int) -> bytearray:
-    data = bytearray(count)
+def _exactly(sock: socket.socket, count: int, aligned: bool = False) -> bytearray | memoryview:
+    """``count`` bytes from ``sock``; ``aligned``: in memory allocated as torch allocates tensors (64-byte aligned), so
+    that values built on it take the same kernel paths, and give the same bits, as the sender's."""
+    data: bytearray | memoryview = memoryview(torch.empty(count, dtype=torch.uint8).numpy()) if aligned and count else bytearray(count)
     view, got = memoryview(data), 0
     while got < count:
         n = sock.recv_into(view[got:], count - got)
@@ -392,7 +394,7 @@ def _exactly(sock: socket.socket, count: int) -> bytearray:
     return data
 
 
-def receive(sock: socket.socket, limits: Limits) -> tuple[Any, list[bytearray]]:
+def receive(sock: socket.socket, limits: Limits) -> tuple[Any, list[bytearray | memoryview]]:
     """Read one message: (header, buffers). Raises EOFError when the peer is gone, ProtocolError when it is bad."""
     length, count = _HEAD.unpack(_exactly(sock, _HEAD.size))
     total = length
@@ -408,6 +410,6 @@ def receive(sock: socket.socket, limits: Limits) -> tuple[Any, list[bytearray]]:
         total += size
         if total > limits.max_bytes:
             raise ProtocolError(f"a message over {limits.max_bytes} bytes")
-        buffers.append(_exactly(sock, size))
+        buffers.append(_exactly(sock, size, aligned=True))
     return header, buffers
 

@@ -273,6 +273,24 @@ def test_memorising_the_hidden_split_earns_nothing_sealed(tmp_path, monkeypatch)
     assert sealed.items[0]["numbers"]["value"] < 0.5
 
 
+INHERIT = """
+class BatchNorm2d(nn.BatchNorm2d):  # torch's own, its forward inherited
+    def __init__(self, num_features, eps=1e-05, momentum=0.1, affine=True):
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
+"""
+BATCH_NORM_CHECKS = ["batchnorm2d_train_matches_torch", "batchnorm2d_eval_matches_torch", "batchnorm2d_train_normalizes_channels"]
+
+
+def test_inheriting_a_forbidden_function_earns_nothing_sealed(tmp_path):
+    """A subclass of nn.BatchNorm2d keeps torch's forward, which calls the forbidden F.batch_norm: forbidden."""
+    root = tmp_path / "submission"
+    root.mkdir()
+    (root / "cnn.py").write_text((STUDENT_DIR / "cnn.py").read_text() + "\n\n" + INHERIT)
+    run = run_topic(Implementation("inherit", root), "cnn", tier="quick", checks=BATCH_NORM_CHECKS, sealed=True)
+    assert {i["check"] for i in run.items} == set(BATCH_NORM_CHECKS)
+    assert {i["outcome"] for i in run.items} == {"forbidden"}, {i["message"] for i in run.items}
+
+
 def test_the_reference_and_the_stub_grade_the_same_sealed_as_in_process():
     from harness.conventions import resolve_implementation
 
