@@ -160,16 +160,20 @@ class Encoder:
         dtype = str(tensor.dtype).removeprefix("torch.")
         if dtype not in TORCH_DTYPES or tensor.layout != torch.strided or tensor.device.type != "cpu":
             raise ProtocolError(f"a {tensor.dtype} {tensor.layout} tensor on {tensor.device} cannot cross")
-        data = tensor.detach().contiguous()
+        order = _dense_order(tensor.stride(), tuple(tensor.shape)) if not tensor.is_contiguous() else None
+        data = tensor.detach().permute(order) if order is not None else tensor.detach().contiguous()
         if data.dtype == torch.bfloat16:  # numpy has no bfloat16: send its bits
             data = data.view(torch.int16)
-        return {
+        node = {
             "tensor": self.buffer(memoryview(data.numpy()).cast("B") if data.numel() else b""),  # no copy: sent as is
             "dtype": dtype,
             "shape": list(tensor.shape),
-            "contiguous": tensor.is_contiguous(),
+            "contiguous": tensor.is_contiguous() or order is not None,
             "requires_grad": bool(tensor.requires_grad),
         }
+        if order is not None:  # a permuted dense layout (channels-last images, a transpose) crosses as it is
+            node["order"] = order
+        return node
 
     def _array(self, array: np.ndarray) -> dict[str, Any]:
         if array.dtype.kind not in NUMPY_KINDS or array.dtype.fields is not None:
@@ -182,6 +186,18 @@ class Encoder:
             "contiguous": contiguous,
             "writeable": bool(array.flags.writeable),
         }
+
+
+def _dense_order(strides: tuple[int, ...], shape: tuple[int, ...]) -> list[int] | None:
+    """The dimensions from outermost to innermost if the layout is a contiguous block in some order (a permutation
+    of a C-contiguous tensor, e.g. channels-last); None if it has gaps or overlaps."""
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], -shape[d]))
+    expected = 1
+    for d in reversed(order):
+        if shape[d] != 1 and strides[d] != expected:
+            return None
+        expected *= shape[d]
+    return order
 
 
 def _is_plain_tuple(value: Any) -> bool:
@@ -297,7 +313,13 @@ class _Decoder:
         if len(data) != count * wire.itemsize:
             raise ProtocolError(f"a {dtype} tensor of shape {shape} needs {count * wire.itemsize} bytes, got {len(data)}")
         tensor = torch.frombuffer(data, dtype=wire) if count else torch.empty(0, dtype=wire)
-        tensor = tensor.view(dtype).reshape(shape)
+        order = node.get("order")
+        if order is not None:
+            if not isinstance(order, list) or sorted(order) != list(range(len(shape))):
+                raise ProtocolError(f"dimension order {order!r} for shape {shape}")
+            tensor = tensor.view(dtype).reshape([shape[d] for d in order]).permute(*np.argsort(order).tolist())
+        else:
+            tensor = tensor.view(dtype).reshape(shape)
         if not node.get("contiguous", True):
             tensor = non_contiguous(tensor)
         if "id" in node:

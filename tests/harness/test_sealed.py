@@ -42,7 +42,11 @@ def test_tensors_cross_by_value_with_dtype_shape_and_layout(dtype):
     tensor = (torch.arange(24).reshape(2, 3, 4) % 5).to(dtype)
     back = _round_trip({"x": tensor, "t": tensor.transpose(0, 2), "items": [1, 2.5, "s", None, (True,)]})
     assert back["x"].dtype == dtype and torch.equal(back["x"], tensor) and back["x"] is not tensor
-    assert torch.equal(back["t"], tensor.transpose(0, 2)) and not back["t"].is_contiguous()
+    assert torch.equal(back["t"], tensor.transpose(0, 2)) and back["t"].stride() == tensor.transpose(0, 2).stride()
+    images = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).to(dtype).contiguous(memory_format=torch.channels_last)
+    assert _round_trip(images).stride() == images.stride()  # a layout kernels choose paths by, kept
+    spread = tensor[:, ::2]
+    assert torch.equal(_round_trip(spread), spread) and not _round_trip(spread).is_contiguous()
     assert back["items"] == [1, 2.5, "s", None, (True,)]
 
 
