@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WorkerLimits", "enter", "protect_grader", "tree_cpu_seconds", "FEATURES"]
+__all__ = ["WorkerLimits", "enter", "die_with_parent", "protect_grader", "tree_cpu_seconds", "FEATURES"]
 
 FEATURES = ("session", "environment", "namespaces", "uid", "capabilities", "limits", "landlock")
 NOBODY = 65534
@@ -57,6 +57,15 @@ def _error() -> str:
     return os.strerror(ctypes.get_errno())
 
 
+def die_with_parent() -> None:
+    """Be killed when the parent process ends (Linux): a worker must not outlive the zygote that started it."""
+    libc = _libc() if sys.platform == "linux" else None
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # the parent was already gone
+            os._exit(70)
+
+
 def protect_grader() -> bool:
     """Make this (grading) process non-dumpable: no process of its uid without privileges may trace it or read its
     memory and environment through /proc."""
@@ -82,8 +91,8 @@ def enter(scratch: Path, readable: list[Path], limits: WorkerLimits, environment
     state["capabilities"] = _drop_capabilities(libc)
     state["limits"] = _limits(limits, uid_dropped=state["uid"] == "on")
     state["landlock"] = _landlock(libc, scratch, readable)
-    if libc is not None and state["namespaces"] == "on":  # after the uid change, which clears it
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the outer process killed: the worker goes too
+    if libc is not None:  # again after the uid change, which clears it: its parent (the outer process, or the zygote) gone,
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker goes too
     return state
 
 

@@ -102,6 +102,7 @@ def _readable(impl: Implementation) -> list[Path]:
 
 
 def _worker_main(sock: socket.socket, impl: Implementation, spec: Any, home: Path, limits: contain.WorkerLimits) -> None:
+    contain.die_with_parent()  # the zygote gone (its topic process ended, or was killed), the worker goes too
     environment = {**WORKER_ENVIRONMENT, "HOME": str(home), "TMPDIR": str(home)}
     output = os.open(home / "output.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # what it prints stays here
     os.dup2(output, 1)

@@ -317,5 +317,7 @@ class _Verdicts:
             from harness.jsonfiles import write_json_atomic
 
             state = self.config.stash[_STATE]
+            for module in state["modules"].values():  # sealed workers end with the session
+                getattr(module, "close", lambda: None)()
             containment = {k: v for module in state["modules"].values() for k, v in getattr(module, "containment", {}).items()}
             write_json_atomic(Path(path), {"implementation": str(state["impl"].root), "items": self.items, "containment": containment})

@@ -7,6 +7,7 @@ must finish and give every check a verdict each time.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import textwrap
@@ -213,6 +214,25 @@ def _cheat(tmp_path: Path, code: str) -> Implementation:
     return Implementation("cheat", root)
 
 
+def _orphaned_workers(wait_s: float = 3.0) -> list[str]:
+    """Processes still working in a sealed worker directory that its zygote has removed."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        orphans = []
+        for cwd in Path("/proc").glob("[0-9]*/cwd"):
+            try:
+                target = os.readlink(cwd)
+            except OSError:
+                continue
+            if "visionbench-sealed-" in target and target.endswith("(deleted)"):
+                orphans.append(f"{cwd.parent.name}: {target}")
+        if not orphans or time.monotonic() > deadline:
+            return orphans
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def listening():
     server = socket.create_server(("127.0.0.1", 0))
@@ -239,6 +259,7 @@ def test_a_known_cheat_earns_nothing_sealed(tmp_path, monkeypatch, listening, ch
     if cheat == "calls_the_operator_directly":
         assert {outcome for outcome, _ in verdicts.values()} == {"forbidden"}, verdicts
     assert run.containment.get("namespaces") == "on" or "unavailable" in run.containment.get("namespaces", "unavailable")
+    assert _orphaned_workers() == [], "a worker outlived its grading"
     if cheat == "forks_at_import" and run.containment.get("namespaces") == "on":  # all it started died with it
         survivors = subprocess.run(["pgrep", "-f", "sleep 600.424242"], capture_output=True, text=True).stdout.split()
         assert not survivors, survivors
