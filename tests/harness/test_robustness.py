@@ -63,8 +63,8 @@ def test_sigterm_to_the_grader_ends_its_topic_processes(tmp_path):
     source = (REFERENCE_DIR / "convolution.py").read_text()
     hang = f"def output_size(size, kernel, padding=0, stride=1, dilation=1):\n    import os, time\n    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n"
     (submission / "convolution.py").write_text(f"{source}\n\n{hang}")
-    grader = subprocess.Popen([sys.executable, "-m", "harness.cli", "grade", str(submission), "--topics", "convolution", "--tier", "quick"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = [sys.executable, "-m", "harness.cli", "grade", str(submission), "--topics", "convolution", "--tier", "quick", "--in-process"]
+    grader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not pid_file.exists() or not pid_file.read_text():
         assert grader.poll() is None and time.monotonic() < deadline, "the topic process never reached the hanging check"
@@ -72,11 +72,34 @@ def test_sigterm_to_the_grader_ends_its_topic_processes(tmp_path):
     topic_pid = int(pid_file.read_text())
     grader.send_signal(signal.SIGTERM)
     assert grader.wait(timeout=60) != 0
-    for _ in range(50):  # the topic process is killed with the grader
-        if not _alive(topic_pid):
-            break
+    _assert_ends(topic_pid, "the topic process outlived the grader")
+
+
+def test_sigterm_to_the_grader_ends_its_sealed_workers(tmp_path):
+    """Sealed, the submission cannot write outside its scratch directory: it makes itself known by its command line."""
+    submission, marker = tmp_path / "submission", "600.515151"
+    submission.mkdir()
+    source = (REFERENCE_DIR / "convolution.py").read_text()
+    hang = f"def output_size(size, kernel, padding=0, stride=1, dilation=1):\n    import os\n    os.execv('/bin/sleep', ['sleep', {marker!r}])\n"
+    (submission / "convolution.py").write_text(f"{source}\n\n{hang}")
+    command = [sys.executable, "-m", "harness.cli", "grade", str(submission), "--topics", "convolution", "--tier", "quick"]
+    grader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (found := subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout.split()):
+        assert grader.poll() is None and time.monotonic() < deadline, "the worker never reached the hanging check"
+        time.sleep(0.2)
+    grader.send_signal(signal.SIGTERM)
+    assert grader.wait(timeout=60) != 0
+    for pid in found:
+        _assert_ends(int(pid), "a sealed worker outlived the grader")
+
+
+def _assert_ends(pid: int, message: str) -> None:
+    for _ in range(50):  # killed with the grader
+        if not _alive(pid):
+            return
         time.sleep(0.1)
-    assert not _alive(topic_pid), "the topic process outlived the grader"
+    assert not _alive(pid), message
 
 
 def _alive(pid: int) -> bool:
