@@ -163,26 +163,27 @@ def start_topic_process(
     return _Spawned(spawned)
 
 
-def start_zygote(sock: socket.socket, submission: Path, name: str, topic: str, *, cwd: Path, log: Path) -> TopicProcess:
+def start_zygote(sock: socket.socket, submission: Path, name: str, topic: str, *, cwd: Path, log: Path, scratch: Path) -> TopicProcess:
     """Start the zygote of a submission's sealed workers (:func:`harness.sealed.worker.zygote_main`) on ``sock``,
-    with an environment of its own (nothing of the grader's: no secret seed)."""
+    with an environment of its own (nothing of the grader's: no secret seed); ``scratch``: an empty directory of the
+    caller's for the workers' copies and homes (the caller removes it)."""
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     context = _forkserver()
     if context is not None:
         process = context.Process(
-            target=_run_zygote, args=(sock, str(submission), name, topic, str(cwd), environment, str(log)), daemon=False
+            target=_run_zygote, args=(sock, str(submission), name, topic, str(cwd), environment, str(log), str(scratch)), daemon=False
         )  # fmt: skip
         process.start()
         return _Forked(process)
     with open(log, "wb") as output:
         spawned = subprocess.Popen(
-            [sys.executable, "-m", "harness.sealed.worker", str(sock.fileno()), str(submission), name, topic], cwd=cwd, env=environment,
+            [sys.executable, "-m", "harness.sealed.worker", str(sock.fileno()), str(submission), name, topic, str(scratch)], cwd=cwd, env=environment,
             stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=[sock.fileno()],
         )  # fmt: skip
     return _Spawned(spawned)
 
 
-def _run_zygote(sock: socket.socket, submission: str, name: str, topic: str, cwd: str, environment: dict[str, str], log: str) -> None:
+def _run_zygote(sock: socket.socket, submission: str, name: str, topic: str, cwd: str, environment: dict[str, str], log: str, scratch: str) -> None:
     os.setsid()
     os.chdir(cwd)
     os.environ.clear()
@@ -193,4 +194,4 @@ def _run_zygote(sock: socket.socket, submission: str, name: str, topic: str, cwd
     from harness.sealed.contain import WorkerLimits
     from harness.sealed.worker import zygote_main
 
-    zygote_main(sock, submission, name, topic, WorkerLimits())
+    zygote_main(sock, submission, name, topic, WorkerLimits(), scratch)

@@ -26,6 +26,7 @@ from typing import Any
 from harness.conventions import ROOT, Implementation, topic_test_path, topic_time_limit
 from harness.grader.launch import TopicProcess, start_topic_process, start_zygote
 from harness.machine import SPEED_ENV, speed_factor
+from harness.sealed.worker import remove_tree
 from harness.spec import TopicSpec, load_specs
 from harness.spec.outcomes import Outcome
 from harness.spec.scoring import Scores, score_items
@@ -103,11 +104,12 @@ def run_topic(
         environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", SPEED_ENV: str(speed)}
         start = time.perf_counter()
         problem = None
-        zygote = None
+        zygote, sealed_scratch = None, None
         with _RUNNING_LOCK:
             if sealed:
                 grading_end, zygote_end = socket.socketpair()
-                zygote = start_zygote(zygote_end, impl.root, impl.name, topic, cwd=ROOT, log=Path(scratch) / "zygote.log")
+                sealed_scratch = Path(tempfile.mkdtemp(prefix="visionbench-sealed-"))
+                zygote = start_zygote(zygote_end, impl.root, impl.name, topic, cwd=ROOT, log=Path(scratch) / "zygote.log", scratch=sealed_scratch)
                 _RUNNING.add(zygote)
                 process = start_topic_process(arguments, cwd=ROOT, environment=environment, log=log, sealed=grading_end)
                 grading_end.close()
@@ -126,6 +128,7 @@ def run_topic(
             process.kill()  # also what a hung or exiting topic process left behind
             if zygote is not None:
                 zygote.kill()
+                remove_tree(sealed_scratch)  # the zygote's copies, even when it was killed before it could
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
                 _RUNNING.discard(zygote)

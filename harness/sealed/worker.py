@@ -32,14 +32,14 @@ from harness.conventions import REFERENCE_DIR, ROOT, Implementation
 from harness.sealed import contain
 from harness.sealed.codec import TO_WORKER, Encoder, Handle, ProtocolError, Ref, decode, receive, send
 
-__all__ = ["zygote_main", "HELPER_PREFIXES", "ITERATION_LIMIT"]
+__all__ = ["zygote_main", "remove_tree", "HELPER_PREFIXES", "ITERATION_LIMIT"]
 
 HELPER_PREFIXES = ("harness.",)  # modules whose functions the grader may run beside the submission
 ITERATION_LIMIT = 100_000
 WORKER_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def zygote_main(sock: socket.socket, submission: str, name: str, topic: str, limits: contain.WorkerLimits) -> None:
+def zygote_main(sock: socket.socket, submission: str, name: str, topic: str, limits: contain.WorkerLimits, root: str) -> None:
     """Serve the grading process's requests for workers on ``sock`` until it hangs up (the body of the zygote).
 
     A request is one byte: ``S`` for a worker of the submission, ``R`` for one of the reference (timed beside it).
@@ -49,7 +49,7 @@ def zygote_main(sock: socket.socket, submission: str, name: str, topic: str, lim
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the system
     spec = load_specs()[topic]
-    root = Path(tempfile.mkdtemp(prefix="visionbench-sealed-"))
+    root = Path(root)  # the grader's to remove, even when it has to kill this process
     os.chmod(root, 0o755)
     copies = {b"S": _read_only_copy(Path(submission), root / "submission"), b"R": _read_only_copy(REFERENCE_DIR, root / "reference")}
     names = {b"S": name, b"R": "reference"}
@@ -79,8 +79,19 @@ def zygote_main(sock: socket.socket, submission: str, name: str, topic: str, lim
             socket.send_fds(sock, [str(pid).encode()], [ours.fileno()])
             ours.close()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
     os._exit(0)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory the zygote made, read-only copies included."""
+
+    def writable_then_retry(function: Any, name: str, _: Any) -> None:
+        os.chmod(os.path.dirname(name), 0o700)
+        function(name)
+
+    if Path(path).exists():
+        shutil.rmtree(path, onerror=writable_then_retry)
 
 
 def _read_only_copy(source: Path, target: Path) -> Path:
@@ -301,5 +312,5 @@ def _state_of(value: Any, encoder: Encoder) -> Any:
 
 
 if __name__ == "__main__":  # the zygote as a new interpreter, where the platform cannot fork (see harness.grader.launch)
-    descriptor, submission_dir, implementation_name, topic_name = sys.argv[1:5]
-    zygote_main(socket.socket(fileno=int(descriptor)), submission_dir, implementation_name, topic_name, contain.WorkerLimits())
+    descriptor, submission_dir, implementation_name, topic_name, scratch_dir = sys.argv[1:6]
+    zygote_main(socket.socket(fileno=int(descriptor)), submission_dir, implementation_name, topic_name, contain.WorkerLimits(), scratch_dir)
