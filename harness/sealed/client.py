@@ -34,7 +34,7 @@ from harness.sealed.contain import tree_cpu_seconds
 from harness.spec import TopicSpec
 from harness.spec.outcomes import CheckFailure, ForbiddenCall, InterfaceError
 
-__all__ = ["SealedModule", "Remote", "WorkerLost", "SubmissionError", "is_remote", "beside", "take"]
+__all__ = ["SealedModule", "Remote", "WorkerLost", "SubmissionError", "is_remote", "beside"]
 
 
 ZYGOTE: socket.socket | None = None  # set in a topic process that grades sealed (harness.topic.plugin)
@@ -452,10 +452,4 @@ class SealedModule:
     def close(self) -> None:
         if self._current is not None:
             self._current.kill()
-
-
-def take(impl: Any, value: Any) -> Any:
-    """``value`` as the implementation's object: moved into its worker under sealed grading, itself in-process."""
-    taker = getattr(impl, "take", None)
-    return taker(value) if taker is not None else value
 

@@ -43,10 +43,9 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Handle:
-    """An object that stays in the worker, named by ``id``; ``kind`` and ``mro`` describe it (as the worker says)."""
+    """An object that stays in the worker, named by ``id``; ``mro`` names its classes (as the worker says)."""
 
     id: int
-    kind: str = ""
     mro: tuple[str, ...] = ()
 
 
@@ -105,7 +104,7 @@ class Encoder:
             if ref is not None:
                 return {"ref": ref.index}
         if isinstance(value, Handle):
-            return {"handle": value.id, "kind": value.kind, "mro": list(value.mro)}
+            return {"handle": value.id, "mro": list(value.mro)}
         if isinstance(value, torch.Tensor):
             self.visited.append(value)
             node = self._tensor(value)
@@ -275,7 +274,7 @@ class _Decoder:
             generator.set_state(torch.frombuffer(self._buffer(node["generator"]), dtype=torch.uint8))
             return self.seen(generator)
         if tag == "handle":
-            handle = Handle(_int(node["handle"]), str(node.get("kind", "")), tuple(str(n) for n in node.get("mro", ())))
+            handle = Handle(_int(node["handle"]), tuple(str(n) for n in node.get("mro", ())))
             if self.resolve_handle is None:
                 raise ProtocolError("a handle where none may be")
             return self.resolve_handle(handle)

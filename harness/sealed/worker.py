@@ -174,7 +174,7 @@ class Worker:
             self.handles[key], self.objects[handle] = handle, value
         kind = type(value)
         mro = tuple(f"{k.__module__}.{k.__qualname__}" for k in kind.__mro__)
-        return Handle(self.handles[key], "callable" if callable(value) else "object", mro)
+        return Handle(self.handles[key], mro)
 
     def resolve(self, handle: Handle) -> Any:
         if handle.id not in self.objects:
