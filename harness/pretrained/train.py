@@ -33,7 +33,7 @@ __all__ = ["augment", "train_shapes_net", "accuracy", "source_split", "write_wei
 def source_split(split: str) -> dict[str, Tensor]:
     """``{"images": float32[N, 3, 32, 32], "labels": int64[N], ...}`` of the source dataset at its own seed
     (not moved by ``VISIONBENCH_SECRET_SEED``: the committed weights belong to one dataset)."""
-    return to_model_inputs(load_split(SOURCE_DATASET, split, seed=registry()[SOURCE_DATASET].seed), with_labels=True)
+    return to_model_inputs(load_split(SOURCE_DATASET, split, seed=registry()[SOURCE_DATASET].seed))
 
 
 def augment(images: Tensor, recipe: ShapesNetRecipe, generator: torch.Generator) -> Tensor:

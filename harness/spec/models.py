@@ -158,6 +158,10 @@ class Task(_Strict):
     predict_inputs: dict[_INPUT_NAME, InputValue] = Field(
         default_factory=dict, description="Entries the harness adds to predict's inputs dict: name -> 'harness.module:function' or a literal."
     )
+    predict_fields: list[_INPUT_NAME] = Field(
+        default_factory=lambda: ["images"],
+        description="Fields of the hidden split predict receives (never its labels); [] for generation from predict_inputs alone.",
+    )
     variants: dict[Annotated[str, Field(pattern=IDENTIFIER)], Variant] = Field(
         default_factory=dict, description="The same task with some inputs changed; a metric check's `baseline` names one."
     )

@@ -212,11 +212,11 @@ def run_latency_task(impl: Any, spec: TopicSpec, check_id: str, *, seed: int = 0
     if check.task is None or check.budget is None:
         raise ValueError(f"{spec.id}.{check_id} is not a latency check")
     task = spec.tasks[check.task]
-    images = to_model_inputs(hidden_split(task.dataset), with_labels=False)["images"]
-    contenders = {"graded": _predict_one(impl, spec, check, seed, images, enforce_budget=True)}
+    items = to_model_inputs(hidden_split(task.dataset), task.predict_fields)
+    contenders = {"graded": _predict_one(impl, spec, check, seed, items, enforce_budget=True)}
     reference = _reference_module(spec.id) if reference is None else reference
     if not _same_implementation(reference, impl):
-        contenders["reference"] = _predict_one(reference, spec, check, seed, images, enforce_budget=False)
+        contenders["reference"] = _predict_one(reference, spec, check, seed, items, enforce_budget=False)
     processes = {"graded": getattr(impl, "worker_pid", None), "reference": getattr(reference, "worker_pid", None)}
     with torch.inference_mode(), single_threaded():  # as the task's predictions are made
         stats = measure_latency(contenders, processes=processes)
@@ -235,17 +235,19 @@ def _same_implementation(a: Any, b: Any) -> bool:
     return source_a is not None and source_a == source_b
 
 
-def _predict_one(module: Any, spec: TopicSpec, check: Check, seed: int, images: torch.Tensor, *, enforce_budget: bool) -> Callable[[int], object]:
-    """``call(i)``: predict on hidden image ``i mod N`` alone, with the model the task trained."""
+def _predict_one(module: Any, spec: TopicSpec, check: Check, seed: int, items: dict[str, Any], *, enforce_budget: bool) -> Callable[[int], object]:
+    """``call(i)``: predict on hidden item ``i mod N`` alone (each of the task's ``predict_fields`` cut to ``[i:i+1]``),
+    with the model the task trained; a task without fields (generation) predicts from its ``predict_inputs`` alone."""
     assert check.task is not None and check.budget is not None
     task = spec.tasks[check.task]
     trained = train_and_predict(module, spec, check.task, seed=seed, budget_s=check.budget.train_s, enforce_budget=enforce_budget)
     predict = getattr(module, task.predict)
     harness_inputs = resolve_inputs(task.inputs()[1], {})  # the task's predict_inputs, resolved once, outside the timing
+    count = min((len(value) for value in items.values()), default=1)
 
     def call(i: int) -> object:
-        index = i % len(images)
-        return predict(trained.model, {"images": images[index : index + 1], **harness_inputs})  # images (1, C, H, W)
+        index = i % count
+        return predict(trained.model, {**{name: value[index : index + 1] for name, value in items.items()}, **harness_inputs})
 
     return call
 

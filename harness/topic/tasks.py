@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,18 +48,33 @@ class TaskResult:
     baseline_train_s: float | None = None
 
 
-def to_model_inputs(arrays: dict[str, np.ndarray], *, with_labels: bool) -> dict[str, Any]:
-    """A split as implementations receive it: ``images`` as ``float32[N, C, H, W]`` in [0, 1], numeric arrays as
-    tensors, string arrays (captions) as lists of str. Without labels only ``images`` is passed on.
+def to_model_inputs(arrays: dict[str, np.ndarray], fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """A split as implementations receive it: ``images`` channels-first float32 in [0, 1] (``uint8[N, H, W, C]`` ->
+    ``[N, C, H, W]``, clips ``uint8[N, T, H, W, C]`` -> ``[N, T, C, H, W]``), other numeric arrays as tensors, string
+    arrays (captions) as lists of str.
+
+    Args:
+        fields: the split's fields to pass on (a task's ``predict_fields``: never its labels); None for all of them.
+
+    Raises:
+        KeyError: a field the split does not have.
     """
-    images = torch.from_numpy(np.array(arrays["images"])).permute(0, 3, 1, 2).float().div(255)
-    if not with_labels:
-        return {"images": images}
+    names = list(arrays) if fields is None else list(fields)
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise KeyError(f"the split has no field {missing[0]!r} (has: {sorted(arrays)})")
 
-    def convert(value: np.ndarray) -> Any:
-        return value.tolist() if value.dtype.kind in "US" else torch.from_numpy(np.array(value))
+    def convert(name: str) -> Any:
+        value = np.array(arrays[name])
+        if value.dtype.kind in "US":
+            return value.tolist()
+        tensor = torch.from_numpy(value)
+        if name == "images":
+            tensor = tensor.movedim(-1, -3)  # channels last -> first, whatever leads (N or N, T)
+            tensor = tensor.float().div(255) if value.dtype == np.uint8 else tensor.float()
+        return tensor
 
-    return {"images": images, **{key: convert(value) for key, value in arrays.items() if key != "images"}}
+    return {name: convert(name) for name in names}
 
 
 @contextlib.contextmanager
@@ -161,7 +176,7 @@ def train_and_predict(
     if model_key in _MODELS:
         _, model, train_s = _MODELS[model_key]
     else:
-        train = resolve_inputs(train_inputs, to_model_inputs(load_split(task.dataset, "train"), with_labels=True))
+        train = resolve_inputs(train_inputs, to_model_inputs(load_split(task.dataset, "train")))
         allowed = scaled_budget(budget_s)
         clock = cpu_clock(impl)
         start = clock()
@@ -176,7 +191,7 @@ def train_and_predict(
             )
         _MODELS[model_key] = (impl, model, train_s)
 
-    inputs = resolve_inputs(predict_inputs, to_model_inputs(hidden_split(task.dataset), with_labels=False))
+    inputs = resolve_inputs(predict_inputs, to_model_inputs(hidden_split(task.dataset), task.predict_fields))
     start = time.perf_counter()
     with torch.inference_mode(), single_threaded():
         outputs = getattr(impl, task.predict)(model, inputs)

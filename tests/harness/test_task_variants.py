@@ -95,3 +95,29 @@ def test_baseline_failure_message_gives_both_runs():
 def test_task_inputs_may_not_replace_the_split_s_own_arrays():
     with pytest.raises(ValueError, match=r"task inputs \['labels'\] would replace entries of the split"):
         resolve_inputs({"labels": None}, {"images": 0, "labels": 1})
+
+
+def test_predict_gets_only_the_task_s_predict_fields():
+    generation = SPEC.tasks["fit"].model_copy(update={"predict_fields": []})  # the harness inputs alone, no hidden images
+    spec = SPEC.model_copy(update={"tasks": {"fit": generation}})
+    impl = _implementation()
+    seen = []
+    predict = impl.predict
+    impl.predict = lambda model, inputs: seen.append(sorted(inputs)) or predict(model, inputs)
+    run_metric_task(impl, spec, "fit_accuracy", seed=0)
+    assert seen == [["wrong_every"]]
+    assert SPEC.tasks["fit"].predict_fields == ["images"]  # the default
+
+
+def test_model_inputs_are_channels_first_floats_for_images_and_clips():
+    images = np.arange(2 * 3 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 3, 4, 5, 3)  # (N, T, H, W, C)
+    split = {"images": images, "labels": np.array([1, 2]), "captions": np.array(["a", "b"])}
+    inputs = tasks.to_model_inputs(split, ["images", "captions"])
+    assert sorted(inputs) == ["captions", "images"] and inputs["captions"] == ["a", "b"]
+    assert inputs["images"].shape == (2, 3, 3, 4, 5) and inputs["images"].dtype == torch.float32
+    torch.testing.assert_close(inputs["images"][1, 2, 0], torch.from_numpy(images[1, 2, :, :, 0]).float() / 255)
+    still = tasks.to_model_inputs({"images": images[:, 0]})["images"]  # (N, H, W, C) -> (N, C, H, W)
+    torch.testing.assert_close(still, torch.from_numpy(images[:, 0]).permute(0, 3, 1, 2).float() / 255)
+    assert tasks.to_model_inputs(split)["labels"].dtype == torch.int64
+    with pytest.raises(KeyError, match="the split has no field 'boxes'"):
+        tasks.to_model_inputs(split, ["boxes"])
