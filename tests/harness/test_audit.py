@@ -171,36 +171,10 @@ def test_a_module_that_does_not_import_is_a_problem_not_a_pass(monkeypatch):
 
 # --- the suite fails on any check a degenerate passes ---------------------------------------------------------------------
 
-# Findings the lead is fixing in topics this audit's author did not own: each entry goes when its check loses the
-# degenerate (the test then fails until it is removed). Every other topic has none.
-PENDING = {
-    "cnn": {
-        ("zeros", "batchnorm2d_gradcheck"), ("constant", "batchnorm2d_gradcheck"), ("echo", "batchnorm2d_gradcheck"),
-        ("noise", "batchnorm2d_gradcheck"),
-        ("zeros", "batchnorm2d_running_stats_match_torch"), ("constant", "batchnorm2d_running_stats_match_torch"),
-        ("noise", "batchnorm2d_running_stats_match_torch"),
-        ("zeros", "lenet5_output_shape"), ("constant", "lenet5_output_shape"), ("noise", "lenet5_output_shape"),
-        ("zeros", "lenet5_parameter_count"), ("constant", "lenet5_parameter_count"), ("echo", "lenet5_parameter_count"),
-        ("noise", "lenet5_parameter_count"),
-        ("zeros", "lenet5_rejects_other_shapes"), ("constant", "lenet5_rejects_other_shapes"), ("noise", "lenet5_rejects_other_shapes"),
-        ("zeros", "resnet18_state_dict_matches_torchvision"), ("constant", "resnet18_state_dict_matches_torchvision"),
-        ("noise", "resnet18_state_dict_matches_torchvision"),
-        ("zeros", "vggblock_shapes_and_parameters"), ("constant", "vggblock_shapes_and_parameters"),
-    },
-    "transfer": {
-        ("zeros", "freeze_bn_stats_uses_running_statistics"), ("constant", "freeze_bn_stats_uses_running_statistics"),
-        ("noise", "freeze_bn_stats_uses_running_statistics"),
-        ("constant", "freeze_stops_updates"), ("noise", "freeze_stops_updates"),
-    },
-}  # fmt: skip
-
 
 @pytest.mark.parametrize("topic", list(load_specs()))
 def test_no_check_passes_a_degenerate(topic):
     report = audit([topic])
     assert report.problems == [], report.problems
-    found = {(f.degenerate, f.check) for f in report.findings}
-    assert found == PENDING.get(topic, set()), (
-        f"{topic}: checks that pass a degenerate implementation: {sorted(found - PENDING.get(topic, set()))}; "
-        f"fixed (remove from PENDING): {sorted(PENDING.get(topic, set()) - found)}"
-    )
+    found = sorted((f.degenerate, f.check) for f in report.findings)
+    assert found == [], f"{topic}: checks that pass a degenerate implementation: {found}"

@@ -143,12 +143,26 @@ def _assert_block_matches(block: nn.Module, oracle: nn.Module, case: Case, mode:
         assert_close(block(x), oracle(x), tolerance, what=f"{what} output ({mode} mode, {layout} input)")
 
 
+def _assert_computes_per_image(model: nn.Module, images: torch.Tensor, shape: tuple[int, ...], tolerance, what: str) -> None:
+    """The anchor of the structure checks: in eval mode the batch's output has ``shape``, each image gets the output it
+    gets alone, and two different images different outputs (a constant map fails the last, one adding noise the second)."""
+    model.eval()
+    with torch.no_grad():
+        together = model(images)
+    assert tuple(together.shape) == shape, f"{what} on images {tuple(images.shape)}: output {tuple(together.shape)}, expected {shape}"
+    with torch.no_grad():
+        alone = torch.cat([model(images[i : i + 1]) for i in range(len(images))])
+    assert_close(together, alone, tolerance, what=f"{what}: outputs for a batch vs for each of its images alone (eval mode)")
+    if torch.equal(together[0], together[1]):
+        raise CheckFailure(f"{what} gives two different images the same output (eval mode): it does not compute from its input")
+
+
 # --- LeNet-5 ----------------------------------------------------------------------------------------------------------
 
 
 @check("lenet5_parameter_count")
 @pytest.mark.parametrize("num_classes", [10, 5], ids=["10_classes", "5_classes"])
-def test_lenet5_parameter_count(impl, num_classes):
+def test_lenet5_parameter_count(impl, tolerance, num_classes):
     oracle = _oracle_lenet5(num_classes)
     expected_shapes = [tuple(p.shape) for p in oracle.parameters()]
     expected = sum(p.numel() for p in oracle.parameters())
@@ -163,11 +177,12 @@ def test_lenet5_parameter_count(impl, num_classes):
             f"LeNet-5 has {expected:,} in {expected_shapes}",
             {"parameters": total, "expected": expected},
         )
+    _assert_computes_per_image(model, seeded_rand((3, 1, 32, 32), 3), (3, num_classes), tolerance, f"LeNet5(num_classes={num_classes})")
 
 
 @check("lenet5_output_shape")
 @given(batch=st.integers(1, 8), num_classes=st.integers(2, 12), seed=strategies.seeds)
-def test_lenet5_output_shape(impl, batch, num_classes, seed):
+def test_lenet5_output_shape(impl, tolerance, batch, num_classes, seed):
     model = impl.LeNet5(num_classes)
     images = seeded_rand((batch, 1, 32, 32), seed)
     with torch.no_grad():
@@ -178,6 +193,8 @@ def test_lenet5_output_shape(impl, batch, num_classes, seed):
     assert tuple(logits.shape) == expected_shape, f"{what}: logits of shape {tuple(logits.shape)}, expected {expected_shape}"
     assert logits.dtype == torch.float32, f"LeNet5 logits have dtype {logits.dtype}, expected float32 like its input"
     assert torch.isfinite(logits).all(), "LeNet5 returned non-finite logits for images in [0, 1]"
+    if batch >= 2:
+        _assert_computes_per_image(model, images, expected_shape, tolerance, what)
 
 
 @check("lenet5_matches_sequential")
@@ -254,8 +271,8 @@ def test_batchnorm2d_running_stats_match_torch(impl, dtype, tolerance, momentum)
     batch_norm = impl.BatchNorm2d(3, momentum=momentum).to(dtype)
     for step in range(3):
         x = seeded_randn((4, 3, 5, 6), 10 + step, dtype, scale=1 + step) + 2 * step - 1  # a different mean and spread each step
-        batch_norm(x)
-        oracle(x)
+        what = f"BatchNorm2d output in train step {step + 1} (momentum {momentum})"
+        assert_close(batch_norm(x).detach(), oracle(x).detach(), tolerance, what=what)
         state, expected = batch_norm.state_dict(), oracle.state_dict()
         for key in ("running_mean", "running_var"):
             assert_close(state[key], expected[key], tolerance, what=f"BatchNorm2d {key} after train step {step + 1} (momentum {momentum})")
@@ -318,6 +335,9 @@ def test_batchnorm2d_gradcheck(impl, dtype, tolerance, seed):
     def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return functional_call(batch_norm, {"weight": weight, "bias": bias}, (x,))
 
+    with torch.no_grad():  # the anchor: a gradient check alone passes a map that returns zeros
+        expected = torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True)
+        assert_close(forward(x, weight, bias), expected, tolerance, what="BatchNorm2d train-mode output (before the gradient check)")
     what = f"BatchNorm2d gradcheck ({str(dtype).removeprefix('torch.')}, train mode, inputs x, weight, bias)"
     gradcheck_or_fail(forward, (x, weight, bias), tolerance, what)
 
@@ -391,7 +411,7 @@ def test_batchnorm2d_rejects_invalid_input(impl, dtype, tolerance, case):
     width=st.integers(2, 12),
     seed=strategies.seeds,
 )
-def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, num_convs, height, width, seed):
+def test_vggblock_shapes_and_parameters(impl, tolerance, batch, in_channels, out_channels, num_convs, height, width, seed):
     assert_raises(ValueError, lambda: impl.VGGBlock(in_channels, out_channels, 0), f"VGGBlock({in_channels}, {out_channels}, num_convs=0)")
     block = impl.VGGBlock(in_channels, out_channels, num_convs)
     expected_parameters = sum((c_in * 9 + 1) * out_channels for c_in in [in_channels] + [out_channels] * (num_convs - 1))
@@ -405,6 +425,10 @@ def test_vggblock_shapes_and_parameters(impl, batch, in_channels, out_channels, 
     assert tuple(output.shape) == expected_shape, f"{what} on {height}x{width}: output {tuple(output.shape)}, expected {expected_shape}"
     assert output.dtype == torch.float32, f"{what} output dtype {output.dtype}, expected float32"
     assert (output >= 0).all(), f"{what} output has negative values (min {output.min().item():.3g}); ReLU comes before the max-pool"
+    with seeded_init(82):  # four channels at a fixed initialisation: ReLU cannot zero every output (it can with one)
+        wide = impl.VGGBlock(in_channels, 4, num_convs)
+    images = seeded_randn((2, in_channels, 4, 6), seed + 1)
+    _assert_computes_per_image(wide, images, (2, 4, 2, 3), tolerance, f"VGGBlock({in_channels}, 4, num_convs={num_convs})")
 
 
 VGG_CASES = cases(
@@ -481,12 +505,13 @@ def test_bottleneck_matches_torchvision(impl, dtype, tolerance, layout, case, mo
 
 @check("resnet18_state_dict_matches_torchvision")
 @pytest.mark.parametrize("num_classes", [1000, 10], ids=["1000_classes", "10_classes"])
-def test_resnet18_state_dict_matches_torchvision(impl, num_classes):
+def test_resnet18_state_dict_matches_torchvision(impl, tolerance, num_classes):
     with torch.device("meta"):  # keys, shapes and dtypes only: no memory, no initialisation cost
         oracle = torchvision.models.resnet18(num_classes=num_classes)
     model = impl.resnet18(num_classes)
     _refuse_torchvision_resnet(model, "resnet18")
     _assert_same_layout(model.state_dict(), oracle.state_dict(), f"resnet18(num_classes={num_classes}) state dict")
+    _assert_computes_per_image(model, seeded_rand((2, 3, 32, 32), 4), (2, num_classes), tolerance, f"resnet18(num_classes={num_classes})")
 
 
 @check("resnet18_logits_match_torchvision")

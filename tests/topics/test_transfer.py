@@ -104,7 +104,7 @@ HEAD_LAYER = {"shapes_net": lambda model: model.head, "resnet18": lambda model: 
 
 @check("freeze_stops_updates")
 @FREEZE_PARTS
-def test_freeze_stops_updates(impl, case):
+def test_freeze_stops_updates(impl, tolerance, case):
     kind = case.kind
     model = take(impl, _fresh(kind))
     part = case.select(model)
@@ -112,6 +112,10 @@ def test_freeze_stops_updates(impl, case):
     returned = impl.freeze(part)
     if returned is not part:
         raise CheckFailure(f"{case.name}: freeze returned {type(returned).__name__}, not the module it froze")
+    images = seeded_rand((2, *IMAGE), 12)
+    with torch.no_grad():
+        what = f"{case.name}: outputs of the model with the part frozen vs the untouched model (eval mode)"
+        assert_close(model.eval()(images), _fresh(kind).eval()(images), tolerance, what=what)
     names = _names(model)
     wrong = [names[identity(p)] for p in model.parameters() if p.requires_grad == (identity(p) in inside)]
     if wrong:
@@ -170,10 +174,9 @@ def test_freeze_bn_stats_uses_running_statistics(impl, dtype, tolerance, kind, c
         reached = dict(zip(parameters, torch.autograd.grad(trained.sum(), list(parameters.values()), allow_unused=True)))
     if frozen or any(reached.get(f"{name}.weight") is None for name in batch_norms):
         raise CheckFailure(f"{kind}: after freeze_bn_stats every parameter (batch-norm weights included) must stay trainable")
-    model.eval()
-    with torch.no_grad():
-        expected = model(images)
-    assert_close(outputs.detach(), expected, tolerance, what=f"{kind} outputs in training mode vs eval mode")
+    with torch.no_grad():  # the untouched model in eval mode: what normalising with the running statistics computes
+        expected = _fresh(kind).to(dtype).eval()(images)
+    assert_close(outputs.detach(), expected, tolerance, what=f"{kind} outputs in training mode vs the untouched model in eval mode")
 
 
 # --- trainable_param_count --------------------------------------------------------------------------------------------
