@@ -245,7 +245,7 @@ class _Worker:
 def _apply_after(visited: list[Any], after: list[Any], owners: list[str], mutates: frozenset[str], what: str) -> None:
     from harness.topic.guard import changed
 
-    for value, now, owner in zip(visited, after, owners):
+    for value, now, owner in zip(visited, after, owners):  # ``now``: None where the call left the argument as it was
         if isinstance(value, torch.Tensor) and isinstance(now, torch.Tensor):
             change = changed(now, value.detach())
             if change and owner in mutates:

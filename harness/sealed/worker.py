@@ -31,6 +31,7 @@ import torch
 from harness.conventions import REFERENCE_DIR, ROOT, Implementation
 from harness.sealed import contain
 from harness.sealed.codec import TO_WORKER, Encoder, Handle, ProtocolError, Ref, decode, receive, send
+from harness.topic.guard import changed
 
 __all__ = ["zygote_main", "remove_tree", "HELPER_PREFIXES", "ITERATION_LIMIT"]
 
@@ -247,6 +248,7 @@ class Worker:
         if "rng" in header:
             torch.set_rng_state(torch.frombuffer(bytearray(buffers[header["rng"]]), dtype=torch.uint8))
         rng = torch.get_rng_state()
+        before = [_snapshot(value) for value in visited]
         inputs = [v for v in visited if isinstance(v, torch.Tensor) and v.requires_grad] if header.get("autograd") else []
         with torch.inference_mode(header.get("inference", False)), torch.set_grad_enabled(header.get("grad", True)):
             result = function(*args, **kwargs)
@@ -262,7 +264,7 @@ class Worker:
             self.tapes[tape] = (outputs, inputs)
             reply["tape"] = tape
         encoder.ref_of = None
-        reply["after"] = [_state_of(value, encoder) for value in visited]
+        reply["after"] = [_state_if_changed(value, copy, encoder) for value, copy in zip(visited, before)]
         now = torch.get_rng_state()
         if not torch.equal(now, rng):
             reply["rng"] = encoder.buffer(now.numpy().tobytes())
@@ -300,14 +302,27 @@ def _mark_differentiable(tensor: torch.Tensor, node: dict[str, Any], outputs: li
         outputs.append(tensor)
 
 
-def _state_of(value: Any, encoder: Encoder) -> Any:
-    """What an argument holds after the call, for the grading process to compare with what it sent."""
+def _snapshot(value: Any) -> Any:
+    """A copy of an argument's state before the call: tensors, arrays and generators (None for anything else)."""
     if isinstance(value, torch.Tensor):
-        return encoder.encode(value.detach())
+        return value.detach().clone()
     if isinstance(value, np.ndarray):
-        return encoder.encode(value)
+        return value.copy()
     if isinstance(value, torch.Generator):
-        return encoder.encode(value)
+        return value.get_state()
+    return None
+
+
+def _state_if_changed(value: Any, before: Any, encoder: Encoder) -> Any:
+    """What an argument holds after the call if the call changed it, else None: the grading process applies it or
+    fails the check (a worker that hides a change only keeps its own bug from the grader's copies, which it never holds)."""
+    if isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor):
+        unchanged = value.shape == before.shape and value.dtype == before.dtype and torch.equal(value.detach(), before)
+        return None if unchanged or changed(value, before) is None else encoder.encode(value.detach())
+    if isinstance(value, np.ndarray) and isinstance(before, np.ndarray):
+        return None if changed(value, before) is None else encoder.encode(value)
+    if isinstance(value, torch.Generator) and isinstance(before, torch.Tensor):
+        return None if torch.equal(value.get_state(), before) else encoder.encode(value)
     return None
 
 

@@ -81,6 +81,21 @@ def test_the_grader_refuses_pickles_and_unknown_tags_from_the_worker():
             decode(bad, [bytearray(8)], FROM_WORKER)
 
 
+def test_the_grader_s_modules_reach_the_worker_whole_with_their_storages_out_of_band():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).double()
+    model[1].weight.requires_grad_(False)
+    model.tied = model[0].weight[:2]  # a view: shares its storage with the conv's weight
+    encoder = Encoder(pickle_of=lambda value: True)
+    node = encoder.encode(model)
+    assert len(node["storages"]) == 7  # conv weight (its view too) and bias; the norm's weight, bias and three buffers
+    back = decode(node, [bytearray(b) for b in encoder.buffers], TO_WORKER)
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+    assert not back[1].weight.requires_grad and back[0].weight.requires_grad
+    with torch.no_grad():
+        back[0].weight[0, 0, 0, 0] = 7.0
+    assert back.tied[0, 0, 0, 0] == 7.0 and model[0].weight[0, 0, 0, 0] != 7.0  # the view still shares, the original is apart
+
+
 def test_objects_that_are_not_data_do_not_cross_without_a_handle():
     with pytest.raises(ProtocolError, match="cannot cross"):
         Encoder().encode(object())
