@@ -49,7 +49,11 @@ def baseline_from(record: ResultRecord) -> dict[str, float]:
 
 
 def write_baseline(record: ResultRecord, path: Path = BASELINE_FILE) -> None:
-    write_json_atomic(path, {"submission": record.submission.name, "created": record.created, "metrics": baseline_from(record)})
+    """Replace the baseline values of the topics the record graded; those of other topics are kept."""
+    graded = {topic.topic for topic in record.topics}
+    kept = {key: value for key, value in load_baseline(path).items() if key.partition(".")[0] not in graded}
+    metrics = dict(sorted({**kept, **baseline_from(record)}.items()))
+    write_json_atomic(path, {"submission": record.submission.name, "created": record.created, "metrics": metrics})
 
 
 def compare(record: ResultRecord, baseline: dict[str, float]) -> list[Comparison]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.conventions import REFERENCE_DIR
 from harness.grader.records import CheckRecord, ResultRecord, TopicRecord
-from harness.grader.regress import BASELINE_FILE, baseline_from, compare
+from harness.grader.regress import BASELINE_FILE, baseline_from, compare, load_baseline, write_baseline
 from harness.spec import load_specs
 
 TOLERANCE = load_specs()["cnn"].checks["lenet_digits_accuracy"].regression_allowance
@@ -68,3 +68,10 @@ def test_a_baseline_check_regresses_on_its_difference():
     assert baseline == {f"transfer.{check_id}": check.reference_value}
     assert not compare(record(check.reference_value - allowance / 2), baseline)[0].regressed
     assert compare(record(check.reference_value - 2 * allowance), baseline)[0].regressed
+
+
+def test_updating_the_baseline_of_some_topics_keeps_the_others(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"metrics": {"cnn.lenet_digits_accuracy": 0.5, "video.motion_clips_accuracy": 0.9}}))
+    write_baseline(make_record(metric_value=0.99), path)  # a record of topic cnn only
+    assert load_baseline(path) == {"cnn.lenet_digits_accuracy": 0.99, "video.motion_clips_accuracy": 0.9}
